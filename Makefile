@@ -1,0 +1,59 @@
+# medclip developer and user entry points. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+RUN ?= runs/demo
+SHARDS ?= data/shards/demo
+REPORT ?= reports/demo
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install shards train eval demo test test-slow lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e ".[dev,dicom,llm]"
+	touch $(STAMP)
+
+shards: $(STAMP)
+	$(PY) -m data_pipelines build --out $(SHARDS)
+
+train: $(STAMP)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node=1 train.py --config configs/train/demo.yaml \
+		--resume auto run_dir=$(RUN) data.train=$(SHARDS)/train
+
+eval: $(STAMP)
+	$(PY) -m zeroshot --suite demo --model $(RUN)/checkpoints/latest.pt --out $(REPORT)
+
+demo: $(STAMP)
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory shards && \
+	$(MAKE) --no-print-directory train && \
+	$(MAKE) --no-print-directory eval && \
+	echo "demo finished in $$(( $$(date +%s) - start ))s; report: $(REPORT)/report.md"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf data/shards runs reports .pytest_cache
