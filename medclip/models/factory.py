@@ -1,4 +1,4 @@
-"""One factory over open_clip: ``create_model(name, pretrained=None, ...) -> (model, preprocess, tokenizer)``."""
+"""One factory over open_clip: ``create_model(name, ...) -> (model, preprocess, tokenizer)``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 from typing import Any
 
 import open_clip
-from open_clip.factory import parse_model_name
 import torch
+from open_clip.factory import parse_model_name
 
 from .registry import ensure_registered, list_models, unknown_model_error
 
@@ -82,3 +82,18 @@ def get_tokenizer(name: str, context_length: int | None = None):
         raise unknown_model_error(name)
     ensure_registered(name)
     return open_clip.get_tokenizer(name, context_length=context_length)
+
+
+def read_checkpoint_name(path: str) -> str:
+    """The architecture name stored in a medclip trainer checkpoint (key ``name``)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"checkpoint not found: {path!r}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(ckpt, dict) or "name" not in ckpt:
+        raise ValueError(f"{path!r} is not a medclip checkpoint (no 'name' key); pass the model name")
+    return str(ckpt["name"])
+
+
+def create_model_from_checkpoint(path: str, **kwargs: Any) -> tuple[torch.nn.Module, Any, Any]:
+    """``create_model`` for a medclip trainer checkpoint, reading the architecture name from it."""
+    return create_model(read_checkpoint_name(path), pretrained=path, **kwargs)
