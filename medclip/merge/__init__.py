@@ -1,0 +1,5 @@
+"""Test-time model merging: T3 / T3_B coefficients, exact per-sample merge engines, static baselines.
+
+Import the pieces from their modules (``medclip.merge.coef``, ``.pair``, ``.dual``, ``.engines``,
+``.static``, ``.baselines``, ``.t3``); this package file stays import-cheap.
+"""
