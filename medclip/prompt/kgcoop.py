@@ -1,0 +1,33 @@
+"""KgCoOp (Yao et al., CVPR'23): CoOp plus a pull toward the frozen zero-shot class features."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from .base import PromptLearner, zero_shot_weights
+from .losses import kg_loss
+
+
+class KgCoOp(PromptLearner):
+    """``L = CE + W·(1 − mean_c cos(w_c, w0_c))`` (``distance="squared_l2"`` doubles the term).
+
+    Creates no parameter besides ``ctx`` (P17). The teacher ``w0`` ("a photo of a {c}.") is computed once
+    in eval mode under no_grad.
+    """
+
+    name = "kgcoop"
+
+    def __init__(
+        self, model, tokenizer, classnames, *, weight: float = 8.0, distance: str = "one_minus_cos", **kwargs
+    ) -> None:
+        super().__init__(model, tokenizer, classnames, **kwargs)
+        self.weight, self.distance = float(weight), distance
+        kg_loss(self.text.prefix.new_zeros(1, 2), self.text.prefix.new_ones(1, 2), distance)  # validate name
+        self.register_buffer("w0", zero_shot_weights(model, tokenizer, self.classnames), persistent=False)
+
+    def loss(self, f, y):
+        w = self.class_features()
+        z = self.scale * F.normalize(f.float(), dim=-1) @ w.t()
+        ce = F.cross_entropy(z, y)
+        kg = kg_loss(w, self.w0, self.distance)
+        return {"loss": ce + self.weight * kg, "ce": ce, "kg": kg}
