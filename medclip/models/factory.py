@@ -72,7 +72,14 @@ def create_model(
         **model_kwargs,
     )
     model.eval()
-    tokenizer = get_tokenizer(name)
+    text_cfg = model_kwargs.get("text_cfg")
+    if text_cfg and text_cfg.get("hf_tokenizer_name"):
+        # A text tower override (e.g. an offline stand-in) brings its own tokenizer.
+        tokenizer = open_clip.tokenizer.HFTokenizer(
+            text_cfg["hf_tokenizer_name"], context_length=text_cfg.get("context_length", 77)
+        )
+    else:
+        tokenizer = get_tokenizer(name)
     return model, preprocess, tokenizer
 
 
