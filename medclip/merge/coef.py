@@ -85,9 +85,7 @@ def _check_probs(p: torch.Tensor, name: str) -> torch.Tensor:
     return p
 
 
-def js_divergence(
-    p: torch.Tensor, q: torch.Tensor, *, log_base: str = "e", eps: float = 1e-8
-) -> torch.Tensor:
+def js_divergence(p: torch.Tensor, q: torch.Tensor, *, log_base: str = "e", eps: float = 1e-8) -> torch.Tensor:
     """Row-wise Jensen-Shannon divergence in float64 (spec section 2).
 
     ``KL(a||m) = sum_k a_k (log max(a_k, eps) - log max(m_k, eps))`` with ``m = (p + q) / 2``; terms with
@@ -135,9 +133,7 @@ def probabilities(cos: torch.Tensor, logit_scale: float | torch.Tensor, cfg: Coe
     return torch.softmax(z, dim=-1)
 
 
-def t3_lambdas(
-    p_base: torch.Tensor, p_expert: torch.Tensor, cfg: CoefConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
+def t3_lambdas(p_base: torch.Tensor, p_expert: torch.Tensor, cfg: CoefConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """``(js, lambda)`` per sample from the two models' probabilities."""
     js = js_divergence(p_base, p_expert, log_base=cfg.js_log_base, eps=cfg.js_eps)
     return js, lambda_from_js(js, cfg)

@@ -183,9 +183,7 @@ class DualEngine:
             if mid not in self._touched and (mid, pname) not in self._touched:
                 missed.append(f"{name}.{pname}" if name else pname)
         if missed:
-            raise MergeError(
-                "differing parameters never reached by the dual engine: " + ", ".join(missed[:20])
-            )
+            raise MergeError("differing parameters never reached by the dual engine: " + ", ".join(missed[:20]))
 
     # -- public API ---------------------------------------------------------------------------------
     def _endpoint(self, lam: torch.Tensor) -> nn.Module | None:
@@ -206,11 +204,7 @@ class DualEngine:
         self._touched.clear()
         with self._active(lam):
             v = self.model.visual
-            feats = (
-                dual_ops.openclip_vit(self, v, images)
-                if isinstance(v, oc_tf.VisionTransformer)
-                else v(images)
-            )
+            feats = dual_ops.openclip_vit(self, v, images) if isinstance(v, oc_tf.VisionTransformer) else v(images)
         self._check_coverage(True)
         return F.normalize(feats, dim=-1)
 

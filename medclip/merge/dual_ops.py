@@ -67,9 +67,7 @@ def leaf_other(m: nn.Module, x: torch.Tensor, p: dict, delta: bool) -> torch.Ten
     if isinstance(m, nn.Linear):
         return linear(x, p["weight"], p.get("bias"))
     if isinstance(m, nn.Conv2d):
-        return F.conv2d(
-            x, dense(p["weight"], m.weight), p.get("bias"), m.stride, m.padding, m.dilation, m.groups
-        )
+        return F.conv2d(x, dense(p["weight"], m.weight), p.get("bias"), m.stride, m.padding, m.dilation, m.groups)
     if isinstance(m, nn.Embedding):
         return F.embedding(x, dense(p["weight"], m.weight), m.padding_idx)
     if isinstance(m, LAYERNORMS):
@@ -89,9 +87,7 @@ def mha_forward(eng, m: nn.MultiheadAttention, query, key, value, key_padding_ma
     if not m.batch_first:
         raise RuntimeError("dual engine: nn.MultiheadAttention must be batch_first")
     if key_padding_mask is not None or is_causal:
-        raise RuntimeError(
-            "dual engine: key_padding_mask / is_causal are not supported in MultiheadAttention"
-        )
+        raise RuntimeError("dual engine: key_padding_mask / is_causal are not supported in MultiheadAttention")
     eng.touch(m)
     n, lq, d = query.shape
     h = m.num_heads
@@ -168,9 +164,7 @@ def clip_text(eng, model, text: torch.Tensor) -> torch.Tensor:
     x = x + eng.param(model, "positional_embedding").to(x.dtype)
     x = model.transformer(x, attn_mask=model.attn_mask)
     x = model.ln_final(x)
-    x = oc_tf.text_global_pool(
-        x, text, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None)
-    )
+    x = oc_tf.text_global_pool(x, text, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
     proj = model.text_projection
     if isinstance(proj, nn.Linear):
         return proj(x)

@@ -82,9 +82,7 @@ class TextBank:
         self.dual, self.naive, self.chunk_rows = dual, naive, chunk_rows
         self.cache: dict[float, torch.Tensor] = {}
         self.t_e = build_text_classifier(pair.expert, tokenizer, class_prompts)
-        self.t_b = (
-            build_text_classifier(pair.base, tokenizer, class_prompts) if pair.text_differs else self.t_e
-        )
+        self.t_b = build_text_classifier(pair.base, tokenizer, class_prompts) if pair.text_differs else self.t_e
         flat = [p for ps in class_prompts for p in ps]
         self.tokens = tokenizer(flat)
         self.owner = torch.tensor([c for c, ps in enumerate(class_prompts) for _ in ps])

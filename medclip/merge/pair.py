@@ -25,10 +25,10 @@ def _text_key(key: str) -> bool:
     return not key.startswith("visual.") and key not in LOGIT_KEYS
 
 
-def select_scope(
-    keys: Sequence[str], scope: str | Sequence[str], merge_logit_scale: bool = True
-) -> list[str]:
+def select_scope(keys: Sequence[str], scope: str | Sequence[str], merge_logit_scale: bool = True) -> list[str]:
     """Keys (among ``keys``) inside ``merge_scope``: ``all_differing``, ``vision``, ``text`` or regexes."""
+    if not isinstance(scope, str) and len(scope) == 1 and scope[0] in ("all_differing", "all", "vision", "text"):
+        scope = scope[0]
     if isinstance(scope, str) and scope in ("all_differing", "all"):
         out = list(keys)
     elif isinstance(scope, str) and scope == "vision":
