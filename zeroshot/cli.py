@@ -1,0 +1,116 @@
+"""``medclip-eval`` / ``python -m zeroshot``: run an evaluation suite on a model and write the report.
+
+Examples::
+
+    medclip-eval --suite demo --model runs/demo/checkpoints/latest.pt --out reports/demo
+    medclip-eval --suite unimed21 --data-root /data/unimed21 --model unimed-clip-vit-b16 --pretrained w.pt
+    medclip-eval --suite demo --model medclip-small --robustness --reference reports/ref/report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from medclip.config import ConfigError, to_dict
+
+log = logging.getLogger("zeroshot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="medclip-eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--suite", required=True, help="built-in suite name (configs/eval/<name>.yaml) or a YAML path")
+    p.add_argument("--model", required=True, help="medclip trainer checkpoint (.pt) or a model name")
+    p.add_argument("--pretrained", default=None, help="weights for a model name (file or open_clip tag)")
+    p.add_argument("--data-root", default=None, help="override the suite's data root")
+    p.add_argument("--datasets", nargs="+", default=None, help="evaluate only these datasets of the suite")
+    p.add_argument("--out", default=None, help="report folder (default reports/<suite>)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--precision", default="fp32", help="model precision (fp32, bf16, amp_bf16 ...)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader decode workers")
+    p.add_argument("--max-samples", type=int, default=None, help="per dataset, a seeded random subset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-retrieval", action="store_true", help="skip the suite's retrieval sets")
+    p.add_argument("--linear-probe", action="store_true", help="fit linear probes where the suite declares data")
+    p.add_argument("--robustness", action="store_true", help="evaluate under every corruption x severity")
+    p.add_argument("--corruptions", nargs="+", default=None, help="subset of zeroshot.robustness.CORRUPTIONS")
+    p.add_argument("--robustness-max-samples", type=int, default=500, help="images per dataset for robustness")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="mCE reference: a report.json with robustness results, a checkpoint or a model name",
+    )
+    p.add_argument("--fewshot-results", nargs="+", default=None, help="few-shot results files/folders to plot")
+    return p
+
+
+def load_model(model: str, pretrained: str | None, device: str, precision: str):
+    """``(model, preprocess, tokenizer, model_info)`` from a checkpoint path or a model name."""
+    from medclip.models import create_model, create_model_from_checkpoint, read_checkpoint_name
+
+    if os.path.isfile(model):
+        name = read_checkpoint_name(model)
+        m, pre, tok = create_model_from_checkpoint(model, device=device, precision=precision)
+        return m, pre, tok, {"id": model, "name": name, "pretrained": model}
+    if model.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in model:
+        raise ValueError(f"model checkpoint not found: {model}")
+    m, pre, tok = create_model(model, pretrained=pretrained, device=device, precision=precision)
+    ident = model if pretrained is None else f"{model}@{pretrained}"
+    return m, pre, tok, {"id": ident, "name": model, "pretrained": pretrained}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the evaluation; returns the written report paths. Raises on bad input."""
+    import torch
+
+    from .evaluate import EvalOptions, evaluate_suite
+    from .extras import run_extras
+    from .report import build_report, write_report
+    from .suites import load_suite, select
+
+    args = build_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    suite = load_suite(args.suite, args.data_root)
+    datasets = select(suite, args.datasets)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, preprocess, tokenizer, info = load_model(args.model, args.pretrained, device, args.precision)
+    opts = EvalOptions(batch_size=args.batch_size, workers=args.workers, max_samples=args.max_samples, seed=args.seed)
+    results = evaluate_suite(
+        model, tokenizer, suite, preprocess=preprocess, device=device, datasets=datasets, opts=opts
+    )
+    extras = run_extras(args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info)
+    options = {k: v for k, v in vars(args).items() if k not in ("model", "pretrained")}
+    options["device"] = str(device)
+    options["seconds"] = round(time.perf_counter() - t0, 2)
+    report = build_report(suite=to_dict(suite), model=info, results=results, options=options, extras=extras)
+    out = Path(args.out or Path("reports") / suite.name)
+    paths = write_report(report, out)
+    agg = report["aggregate"]
+    for r in results:
+        if r["status"] == "ok":
+            print(f"{r['name']:<24} {r['metric']:<18} {100 * r['score']:6.2f}  (n={r['n_samples']})")
+        else:
+            print(f"{r['name']:<24} MISSING: {r['message']}")
+    if agg["mean_over_datasets"] is not None:
+        print(
+            f"mean over datasets: {100 * agg['mean_over_datasets']:.2f}   "
+            f"mean of per-modality means: {100 * agg['mean_of_modality_means']:.2f}"
+        )
+    print(f"report: {paths['markdown']} (json: {paths['json']}) in {options['seconds']:.1f}s")
+    return paths
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Console entry point: one-line errors, exit code 2 on bad input."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        main(argv)
+    except (ConfigError, ValueError, FileNotFoundError, OSError) as e:
+        print(f"medclip-eval: error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,229 @@
+"""Reading suite datasets: ImageFolder, CSV and shard layouts -> labelled items -> batched DataLoader.
+
+Items are resolved once (file paths or byte ranges inside shard tars, labels, per-sample modality); images
+are decoded and preprocessed in DataLoader workers, so the evaluation hot loop only moves batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .suites import DatasetSpec, SuiteSpec, dataset_dir, normalize_modality
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class MissingDatasetError(FileNotFoundError):
+    """A dataset's files are absent; the message names the path and the expected layout."""
+
+
+@dataclass
+class Items:
+    """The resolved samples of one dataset."""
+
+    sources: list  # str path, or (tar path, offset, size) for shard members
+    labels: np.ndarray  # (N,) int class index, or (N, C) 0/1 for multi-label datasets
+    modalities: list[str]  # per-sample modality
+    keys: list[str] = field(default_factory=list)
+    skipped: int = 0  # samples in the data that matched no class (or more than one, single-label)
+    captions: set = field(default_factory=set)  # shard layout: every caption found (normalized), for overlap
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def subset(self, idx: np.ndarray | list[int]) -> Items:
+        idx = np.asarray(idx, dtype=np.int64)
+        return Items(
+            [self.sources[i] for i in idx],
+            self.labels[idx],
+            [self.modalities[i] for i in idx],
+            [self.keys[i] for i in idx] if self.keys else [],
+            self.skipped,
+        )
+
+
+def _missing(ds: DatasetSpec, path: Path, what: str) -> MissingDatasetError:
+    hint = f" Expected layout: {ds.layout_doc.strip()}" if ds.layout_doc else ""
+    return MissingDatasetError(f"dataset {ds.name!r}: {what} {path}.{hint}")
+
+
+def _class_lookup(ds: DatasetSpec) -> dict[str, list[int]]:
+    table: dict[str, list[int]] = {}
+    for i, c in enumerate(ds.classes):
+        for v in c.match_values:
+            table.setdefault(v.lower(), []).append(i)
+    return table
+
+
+def _assign(ds: DatasetSpec, values: list[str], modality: str, table: dict) -> list[int]:
+    hits = []
+    for v in values:
+        for i in table.get(str(v).lower(), []):
+            cm = ds.classes[i].modality
+            if (cm is None or cm == modality) and i not in hits:
+                hits.append(i)
+    return sorted(hits)
+
+
+def _finish(ds: DatasetSpec, sources, hits_list, mods, keys) -> Items:
+    src, lab, mo, ks, skipped = [], [], [], [], 0
+    for s, hits, m, k in zip(sources, hits_list, mods, keys):
+        if not hits or (not ds.multilabel and len(hits) > 1):
+            skipped += 1
+            continue
+        if ds.multilabel:
+            row = np.zeros(len(ds.classes), dtype=np.int64)
+            row[hits] = 1
+            lab.append(row)
+        else:
+            lab.append(hits[0])
+        src.append(s)
+        mo.append(m)
+        ks.append(k)
+    if not src:
+        raise MissingDatasetError(f"dataset {ds.name!r}: no sample matches any of its classes ({skipped} read)")
+    shape = (len(src), len(ds.classes)) if ds.multilabel else (len(src),)
+    return Items(src, np.asarray(lab, dtype=np.int64).reshape(shape), mo, ks, skipped)
+
+
+def index_shards(folder: Path) -> list[dict]:
+    """One record per sample of every ``*.tar`` in ``folder``: key, image byte range, extension, json."""
+    records = []
+    for tar_path in sorted(folder.glob("*.tar")):
+        by_key: dict[str, dict] = {}
+        with tarfile.open(tar_path) as tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                base = m.name.rsplit("/", 1)[-1]
+                key, _, ext = base.partition(".")
+                rec = by_key.setdefault(key, {"key": key, "tar": str(tar_path)})
+                if "." + ext.lower() in IMAGE_EXTS:
+                    rec["image"] = (str(tar_path), m.offset_data, m.size)
+                elif ext == "json":
+                    rec["json"] = json.loads(tf.extractfile(m).read())
+                elif ext == "txt":
+                    rec["txt"] = tf.extractfile(m).read().decode("utf-8", "replace")
+        records.extend(r for r in by_key.values() if "image" in r)
+    return records
+
+
+def resolve_items(suite: SuiteSpec, ds: DatasetSpec, path: str | None = None) -> Items:
+    """Find the samples of ``ds`` on disk; raise :class:`MissingDatasetError` naming the missing path."""
+    root = dataset_dir(suite, ds, path)
+    table = _class_lookup(ds)
+    if ds.layout == "shards":
+        if not root.is_dir():
+            raise _missing(ds, root, "shard folder not found:")
+        records = index_shards(root)
+        if not records:
+            raise _missing(ds, root, "no *.tar shards with images in")
+        records.sort(key=lambda r: r["key"])
+        mods = [normalize_modality(r.get("json", {}).get("modality", ds.modality)) for r in records]
+        hits = [_assign(ds, r.get("json", {}).get("labels", []), m, table) for r, m in zip(records, mods)]
+        items = _finish(ds, [r["image"] for r in records], hits, mods, [r["key"] for r in records])
+        for r in records:
+            caps = list(r.get("json", {}).get("captions") or []) + ([r["txt"]] if r.get("txt") else [])
+            items.captions.update(normalize_text(c) for c in caps)
+        return items
+    if ds.layout == "imagefolder":
+        if not root.is_dir():
+            raise _missing(ds, root, "folder not found:")
+        sources, hits, keys = [], [], []
+        for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+            cls = _assign(ds, [sub.name], ds.modality, table)
+            for f in sorted(sub.rglob("*")):
+                if f.suffix.lower() in IMAGE_EXTS:
+                    sources.append(str(f))
+                    hits.append(cls)
+                    keys.append(f"{sub.name}/{f.relative_to(sub)}")
+        if not sources:
+            raise _missing(ds, root, "no images in class sub-folders of")
+        return _finish(ds, sources, hits, [ds.modality] * len(sources), keys)
+    # csv
+    csv_file = root / ds.csv.file
+    if not csv_file.is_file():
+        raise _missing(ds, csv_file, "label file not found:")
+    sources, hits, keys = [], [], []
+    with open(csv_file, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        for col in (ds.csv.image_column, ds.csv.label_column, ds.csv.split_column):
+            if col is not None and col not in cols:
+                raise MissingDatasetError(f"dataset {ds.name!r}: {csv_file} has no column {col!r} (columns: {cols})")
+        for row in reader:
+            if ds.csv.split_column and row[ds.csv.split_column] != ds.csv.split_value:
+                continue
+            cell = row[ds.csv.label_column].strip()
+            values = [v.strip() for v in cell.split(ds.csv.label_separator)] if ds.multilabel else [cell]
+            sources.append(str(root / row[ds.csv.image_column]))
+            hits.append(_assign(ds, values, ds.modality, table))
+            keys.append(row[ds.csv.image_column])
+    if not sources:
+        raise _missing(ds, csv_file, "no rows selected in")
+    absent = [s for s in sources if not Path(s).is_file()]
+    if absent:
+        raise _missing(ds, Path(absent[0]), f"{len(absent)} image(s) listed in {csv_file.name} are missing, e.g.")
+    return _finish(ds, sources, hits, [ds.modality] * len(sources), keys)
+
+
+def normalize_text(s: str) -> str:
+    """Lower case, punctuation dropped, single spaces: the form used to compare prompts with captions."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in str(s).lower()).split())
+
+
+def read_image(source) -> Image.Image:
+    """Decode one item source (a path or a byte range of a tar) into an RGB PIL image."""
+    if isinstance(source, (tuple, list)):
+        tar, offset, size = source
+        with open(tar, "rb") as f:
+            f.seek(offset)
+            data = f.read(size)
+        img = Image.open(io.BytesIO(data))
+    else:
+        img = Image.open(source)
+    return img.convert("RGB")
+
+
+class ImageItems(torch.utils.data.Dataset):
+    """Map-style dataset over item sources; ``transform`` maps a uint8 HxWx3 array to an array (optional)."""
+
+    def __init__(self, sources: list, preprocess: Callable, array_transform: Callable | None = None) -> None:
+        self.sources = sources
+        self.preprocess = preprocess
+        self.array_transform = array_transform
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, i: int):
+        img = read_image(self.sources[i])
+        if self.array_transform is not None:
+            img = Image.fromarray(self.array_transform(i, np.asarray(img)))
+        return self.preprocess(img), i
+
+
+def make_loader(
+    sources: list, preprocess: Callable, *, batch_size: int = 128, workers: int = 2, array_transform=None
+) -> torch.utils.data.DataLoader:
+    """A deterministic (unshuffled) batched loader decoding in ``workers`` processes."""
+    ds = ImageItems(sources, preprocess, array_transform)
+    workers = max(0, min(workers, len(sources) // max(1, batch_size) + 1))
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+    )

@@ -1,0 +1,227 @@
+"""Run a suite: encode each dataset's images once, score against its text classifier, compute metrics.
+
+The same code serves the CLI (one process) and the trainer hook (every rank encodes a strided slice;
+scores are gathered so every rank computes the identical result dict).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from medclip.zeroshot_head import build_text_classifier
+
+from .data import Items, MissingDatasetError, make_loader, normalize_text, resolve_items
+from .metrics import classification_metrics, multilabel_auc, reliability
+from .suites import MODALITIES, DatasetSpec, SuiteSpec, class_prompts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalOptions:
+    """Knobs of a suite run."""
+
+    batch_size: int = 128
+    workers: int = 2
+    max_samples: int | None = None  # per dataset: a seeded random subset (None = all)
+    seed: int = 0
+    amp: bool = False  # bf16 autocast for the image tower on CUDA
+
+
+def limit(items: Items, max_samples: int | None, seed: int) -> Items:
+    """A seeded random subset of at most ``max_samples`` items, kept in the original order."""
+    if max_samples is None or len(items) <= max_samples:
+        return items
+    idx = np.sort(np.random.default_rng(seed).choice(len(items), size=max_samples, replace=False))
+    return items.subset(idx)
+
+
+@torch.no_grad()
+def encode_images(
+    model: torch.nn.Module,
+    preprocess: Callable,
+    sources: list,
+    *,
+    device: torch.device,
+    opts: EvalOptions,
+    array_transform: Callable | None = None,
+) -> torch.Tensor:
+    """Unit-norm image features ``(N, d)`` (float32, on ``device``) in the order of ``sources``."""
+    loader = make_loader(
+        sources, preprocess, batch_size=opts.batch_size, workers=opts.workers, array_transform=array_transform
+    )
+    device = torch.device(device)
+    out = torch.empty(0)
+    feats = []
+    use_amp = opts.amp and device.type == "cuda"
+    for x, _ in loader:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            f = model.encode_image(x.to(device, non_blocking=True))
+        feats.append(F.normalize(f.float(), dim=-1))
+    if feats:
+        out = torch.cat(feats)
+    return out
+
+
+def gather_rows(local: np.ndarray, local_idx: np.ndarray, n_total: int, world_size: int) -> np.ndarray:
+    """Reassemble rows computed on strided rank slices into the full ``(n_total, ...)`` array on every rank."""
+    if world_size == 1:
+        return local
+    import torch.distributed as dist
+
+    parts: list = [None] * world_size
+    dist.all_gather_object(parts, (local_idx, local))
+    out = np.zeros((n_total, *local.shape[1:]), dtype=local.dtype)
+    for idx, rows in parts:
+        out[idx] = rows
+    return out
+
+
+def score_items(
+    model, preprocess, items: Items, text: torch.Tensor, *, device, opts, rank=0, world_size=1, array_transform=None
+) -> np.ndarray:
+    """Cosine scores ``(N, C)`` of every item against the class embeddings, sharded over ranks."""
+    idx = np.arange(rank, len(items), world_size)
+    sources = [items.sources[i] for i in idx]
+    local_transform = _Offset(array_transform, idx) if array_transform is not None else None
+    feats = encode_images(model, preprocess, sources, device=device, opts=opts, array_transform=local_transform)
+    if len(idx) == 0:
+        cos = np.zeros((0, text.shape[0]), dtype=np.float32)
+    else:
+        cos = (feats @ text.to(feats.device).T).cpu().numpy()
+    return gather_rows(cos, idx, len(items), world_size)
+
+
+class _Offset:
+    """Maps a rank-local item index back to the global one before calling ``fn(i, array)``."""
+
+    def __init__(self, fn: Callable, idx: np.ndarray) -> None:
+        self.fn, self.idx = fn, idx
+
+    def __call__(self, i: int, arr: np.ndarray) -> np.ndarray:
+        return self.fn(int(self.idx[i]), arr)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def dataset_metrics(ds: DatasetSpec, items: Items, cos: np.ndarray, scale: float) -> dict:
+    """All metrics of one dataset from its cosine scores (plus per-modality breakdown when asked)."""
+    probs = _softmax(scale * cos.astype(np.float64))
+    if ds.multilabel:
+        mean, per = multilabel_auc(items.labels, cos)
+        out = {"metrics": {"multilabel_auc": mean, "per_label_auc": per}, "score": mean}
+        out["per_class_support"] = items.labels.sum(0).tolist()
+        return out
+    m = classification_metrics(items.labels, cos, probs)
+    rel = reliability(items.labels, probs)
+    out = {"metrics": m, "score": m[ds.metric], "reliability": rel}
+    if ds.breakdown:
+        mods = np.asarray(items.modalities)
+        out["breakdown"] = {}
+        for mod in [m for m in MODALITIES if m in set(items.modalities)]:
+            sel = mods == mod
+            sub = classification_metrics(items.labels[sel], cos[sel], probs[sel])
+            out["breakdown"][mod] = {
+                "n_samples": int(sel.sum()),
+                "score": sub[ds.metric],
+                **{k: sub[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "top5", "ece")},
+            }
+    return out
+
+
+def evaluate_dataset(
+    model,
+    tokenizer,
+    suite: SuiteSpec,
+    ds: DatasetSpec,
+    *,
+    preprocess,
+    device,
+    opts: EvalOptions,
+    rank: int = 0,
+    world_size: int = 1,
+    path: str | None = None,
+) -> dict:
+    """Evaluate one dataset; a missing dataset returns ``status: missing`` with the message."""
+    base = {
+        "name": ds.name,
+        "modality": ds.modality,
+        "layout": ds.layout,
+        "metric": ds.metric,
+        "shift_of": ds.shift_of,
+        "classnames": [c.name for c in ds.classes],
+    }
+    try:
+        items = limit(resolve_items(suite, ds, path), opts.max_samples, opts.seed)
+    except MissingDatasetError as e:
+        return {**base, "status": "missing", "message": str(e)}
+    t0 = time.perf_counter()
+    prompts = class_prompts(ds)
+    text = build_text_classifier(model, tokenizer, prompts, device=device)
+    cos = score_items(model, preprocess, items, text, device=device, opts=opts, rank=rank, world_size=world_size)
+    scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 1.0
+    res = dataset_metrics(ds, items, cos, scale)
+    if items.captions:
+        flat = {normalize_text(p) for ps in prompts for p in ps}
+        res["prompt_overlap"] = f"{len(flat & items.captions)} of {len(flat)} distinct prompts"
+    return {
+        **base,
+        "status": "ok",
+        "n_samples": len(items),
+        "skipped": items.skipped,
+        "n_templates": len(ds.templates) if ds.templates else None,
+        "prompts_per_class": [len(p) for p in prompts],
+        "logit_scale": scale,
+        "seconds": time.perf_counter() - t0,
+        **res,
+    }
+
+
+def evaluate_suite(
+    model: torch.nn.Module,
+    tokenizer: Callable,
+    suite: SuiteSpec,
+    *,
+    preprocess: Callable,
+    device: str | torch.device = "cpu",
+    datasets: list[DatasetSpec] | None = None,
+    opts: EvalOptions | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[dict]:
+    """Evaluate every dataset of ``suite`` (or ``datasets``); missing ones are reported, not fatal."""
+    opts = opts or EvalOptions()
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    results = []
+    try:
+        for ds in datasets if datasets is not None else suite.datasets:
+            r = evaluate_dataset(
+                model,
+                tokenizer,
+                suite,
+                ds,
+                preprocess=preprocess,
+                device=device,
+                opts=opts,
+                rank=rank,
+                world_size=world_size,
+            )
+            if r["status"] == "missing":
+                log.warning("skipping %s", r["message"])
+            results.append(r)
+    finally:
+        model.train(was_training)
+    return results

@@ -1,0 +1,92 @@
+"""Report figures (matplotlib, Agg backend): per-modality bars, reliability diagrams, corruption-severity
+curves and few-shot curves. Each function writes one PNG and returns its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def modality_bars(per_modality: dict, path: Path, title: str) -> Path:
+    """One bar per modality (score in %), the mean of per-modality means as a dashed line."""
+    mods = list(per_modality)
+    vals = [100 * per_modality[m]["score"] for m in mods]
+    fig, ax = plt.subplots(figsize=(1.2 * len(mods) + 2.5, 3.6))
+    bars = ax.bar(mods, vals, color="#4C72B0")
+    for b, v in zip(bars, vals):
+        ax.text(b.get_x() + b.get_width() / 2, v + 1, f"{v:.1f}", ha="center", fontsize=8)
+    if vals:
+        ax.axhline(np.mean(vals), ls="--", color="gray", lw=1, label=f"mean of modality means {np.mean(vals):.1f}")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("score (%)")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def reliability_diagrams(items: list[tuple[str, dict]], path: Path) -> Path:
+    """Accuracy vs confidence per bin for each (dataset, reliability dict); bar width = bin width."""
+    n = max(1, len(items))
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (name, rel) in zip(axes.flat, items):
+        edges = np.asarray(rel["bin_edges"])
+        acc = np.array([np.nan if a is None else a for a in rel["bin_accuracy"]], dtype=float)
+        mids = (edges[:-1] + edges[1:]) / 2
+        ax.bar(mids, np.nan_to_num(acc), width=np.diff(edges), edgecolor="k", lw=0.4, color="#55A868")
+        ax.plot([0, 1], [0, 1], "--", color="gray", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{name}  ECE={100 * rel['ece']:.1f}%", fontsize=9)
+    return _save(fig, path)
+
+
+def severity_curves(curves: dict[str, list[float]], clean: float, path: Path, title: str) -> Path:
+    """Error (%) vs severity 1-5 per corruption, clean error at severity 0."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, errs in curves.items():
+        ax.plot(range(0, len(errs) + 1), [100 * clean] + [100 * e for e in errs], marker="o", ms=3, label=name)
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("top-1 error (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def fewshot_curves(curves: dict[str, dict[int, tuple[float, float]]], path: Path, title: str) -> Path:
+    """Accuracy (%) vs shots K (log2 axis), mean ± std error bars, one line per method."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in curves.items():
+        ks = sorted(pts)
+        ax.errorbar(
+            ks,
+            [100 * pts[k][0] for k in ks],
+            yerr=[100 * pts[k][1] for k in ks],
+            marker="o",
+            ms=3,
+            capsize=2,
+            label=name,
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("shots per class (K)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return _save(fig, path)

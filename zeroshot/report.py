@@ -1,0 +1,271 @@
+"""Reports: ``report.json`` (machine-readable), ``report.md`` (tables) and PNG plots in one folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import plots
+from .aggregate import aggregate
+
+
+def versions() -> dict:
+    """Versions of the packages that determine the numbers."""
+    import open_clip
+    import sklearn
+    import torch
+
+    import medclip
+
+    return {
+        "medclip": medclip.__version__,
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _pct(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.2f}"
+
+
+def build_report(*, suite: dict, model: dict, results: list[dict], options: dict, extras: dict | None = None) -> dict:
+    """The JSON report: resolved suite, model id, versions, per-dataset results, aggregates and extras."""
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "suite": suite,
+        "model": model,
+        "versions": versions(),
+        "options": options,
+        "datasets": results,
+        "aggregate": aggregate(results),
+        **(extras or {}),
+    }
+
+
+def _dataset_table(rows: list[dict]) -> list[str]:
+    out = [
+        "| dataset | modality | metric | **score** | top-1 | top-5 | bal. acc | macro F1 | AUC | ECE | n "
+        "| templates | prompts/class |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        m = r.get("metrics", {})
+        ppc = r.get("prompts_per_class", [])
+        ppc_s = str(ppc[0]) if ppc and len(set(ppc)) == 1 else (f"{min(ppc)}-{max(ppc)}" if ppc else "–")
+        out.append(
+            f"| {r['name']} | {r['modality']} | {r['metric']} | **{_pct(r['score'])}** | {_pct(m.get('accuracy'))} | "
+            f"{_pct(m.get('top5'))} | {_pct(m.get('balanced_accuracy'))} | {_pct(m.get('macro_f1'))} | "
+            f"{_pct(m.get('auc', m.get('multilabel_auc')))} | {_pct(m.get('ece'))} | {r['n_samples']} | "
+            f"{r.get('n_templates') or 'per class'} | {ppc_s} |"
+        )
+    return out
+
+
+def markdown(report: dict, plot_files: dict[str, str]) -> str:
+    """Render the report as Markdown."""
+    agg, suite, res = report["aggregate"], report["suite"], report["datasets"]
+    ok = [r for r in res if r["status"] == "ok"]
+    lines = [
+        f"# Zero-shot report — suite `{suite['name']}`, model `{report['model']['id']}`",
+        "",
+        f"{suite.get('description', '')}",
+        "",
+        f"Created {report['created']} · scores in % · logits = logit_scale × cosine (argmax and AUC equal "
+        "the plain-cosine scoring of UniMed-CLIP; softmax probabilities for ECE / one-vs-rest AUC use the "
+        "model's scale).",
+        "",
+        f"**Prompts:** {suite.get('training_templates_note') or 'evaluation templates are defined in the suite file.'}",
+        "",
+        "## Summary",
+        "",
+        "| aggregation | value |",
+        "|---|---|",
+        f"| mean over datasets ({agg['n_datasets']} datasets, each dataset's own metric) "
+        f"| **{_pct(agg['mean_over_datasets'])}** |",
+        f"| mean of per-modality means ({agg['n_modalities']} modalities) "
+        f"| **{_pct(agg['mean_of_modality_means'])}** |",
+        "",
+        "## Per modality",
+        "",
+        "| modality | score | from |",
+        "|---|---|---|",
+    ]
+    for mod, v in agg["per_modality"].items():
+        src = ", ".join(f"{n} {_pct(s)}" for n, s in v["entries"])
+        lines.append(f"| {mod} | {_pct(v['score'])} | {src} |")
+    lines += ["", "## Per dataset", "", *_dataset_table(ok), ""]
+    if agg["shift"]:
+        lines += ["## Distribution shift", "", "| dataset | base | score | base score | Δ |", "|---|---|---|---|---|"]
+        for s in agg["shift"]:
+            lines.append(
+                f"| {s['name']} | {s['base']} | {_pct(s['score'])} | {_pct(s['base_score'])} | {_pct(s['delta'])} |"
+            )
+        lines.append("")
+    if agg["missing"]:
+        lines += ["## Missing datasets (not evaluated)", ""]
+        lines += [f"- **{m['name']}**: {m['message']}" for m in agg["missing"]] + [""]
+    for r in ok:
+        if r.get("breakdown"):
+            lines += [
+                f"### {r['name']}: per modality ({len(r['classnames'])}-way classifier)",
+                "",
+                "| modality | score | top-1 | bal. acc | macro F1 | n |",
+                "|---|---|---|---|---|---|",
+            ]
+            for mod, b in r["breakdown"].items():
+                lines.append(
+                    f"| {mod} | {_pct(b['score'])} | {_pct(b['accuracy'])} | {_pct(b['balanced_accuracy'])} | "
+                    f"{_pct(b['macro_f1'])} | {b['n_samples']} |"
+                )
+            lines.append("")
+        m = r["metrics"]
+        lines += [f"### {r['name']}: per class", ""]
+        if "per_label_auc" in m:
+            lines += ["| class | AUC | positives |", "|---|---|---|"]
+            for c, a, n in zip(r["classnames"], m["per_label_auc"], r["per_class_support"]):
+                lines.append(f"| {c} | {_pct(a)} | {n} |")
+        else:
+            lines += ["| class | accuracy (recall) | n |", "|---|---|---|"]
+            for c, a, n in zip(r["classnames"], m["per_class_accuracy"], m["per_class_support"]):
+                lines.append(f"| {c} | {_pct(a)} | {n} |")
+        if r.get("prompt_overlap") is not None:
+            lines.append(f"\nEval prompts found verbatim among this dataset's captions: {r['prompt_overlap']}.")
+        lines.append("")
+    lines += _extras_markdown(report)
+    if plot_files:
+        lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in plot_files.items()] + [""]
+    lines += ["## Environment", "", "```", json.dumps(report["versions"]), json.dumps(report["options"]), "```", ""]
+    return "\n".join(lines)
+
+
+def _extras_markdown(report: dict) -> list[str]:
+    lines: list[str] = []
+    if report.get("retrieval"):
+        lines += [
+            "## Image↔text retrieval",
+            "",
+            "| set | images | texts | I→T R@1 | R@5 | R@10 | T→I R@1 | R@5 | R@10 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in report["retrieval"]:
+            if r.get("status") != "ok":
+                lines.append(f"| {r['name']} | {r.get('message', 'missing')} |||||||| ")
+                continue
+            a, b = r["image_to_text"], r["text_to_image"]
+            lines.append(
+                f"| {r['name']} | {r['n_images']} | {r['n_texts']} | {_pct(a['R@1'])} | {_pct(a['R@5'])} | "
+                f"{_pct(a['R@10'])} | {_pct(b['R@1'])} | {_pct(b['R@5'])} | {_pct(b['R@10'])} |"
+            )
+        lines.append("")
+    if report.get("linear_probe"):
+        lines += [
+            "## Linear probe (frozen image features, logistic regression, C chosen on the validation split)",
+            "",
+            "| dataset | accuracy | zero-shot accuracy | C | train / val / test |",
+            "|---|---|---|---|---|",
+        ]
+        for p in report["linear_probe"]:
+            if p.get("status") != "ok":
+                lines.append(f"| {p['name']} | skipped: {p.get('message')} |  |  |  |")
+                continue
+            lines.append(
+                f"| {p['name']} | {_pct(p['accuracy'])} | {_pct(p.get('zero_shot_accuracy'))} | {p['C']:.4g} | "
+                f"{p['n_train']} / {p['n_val']} / {p['n_test']} |"
+            )
+        lines.append("")
+    rob = report.get("robustness")
+    if rob:
+        lines += [
+            f"## Robustness (reference model: `{rob['reference']}`)",
+            "",
+            "mCE = mean over corruptions of Σ_severity error(model) / Σ_severity error(reference) (ImageNet-C); "
+            "error reduction = 1 − Σ error(model) / Σ error(reference) over all corruptions and severities.",
+            "",
+            "| dataset | clean err | ref clean err | mCE | relative mCE | error reduction |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, d in rob["datasets"].items():
+            lines.append(
+                f"| {name} | {_pct(d['clean_error'])} | {_pct(d.get('ref_clean_error'))} | {_pct(d.get('mce'))} | "
+                f"{_pct(d.get('relative_mce'))} | {_pct(d.get('error_reduction'))} |"
+            )
+        lines.append("")
+        for name, d in rob["datasets"].items():
+            lines += [
+                f"### {name}: top-1 error per corruption and severity",
+                "",
+                "| corruption | s1 | s2 | s3 | s4 | s5 | CE |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for c, errs in d["errors"].items():
+                lines.append(f"| {c} | " + " | ".join(_pct(e) for e in errs) + f" | {_pct(d.get('ce', {}).get(c))} |")
+            lines.append("")
+    fs = report.get("fewshot")
+    if fs:
+        lines += [
+            f"## Few-shot ({fs['source']})",
+            "",
+            "| method | " + " | ".join(f"K={k}" for k in fs["ks"]) + " |",
+            "|---|" + "---|" * len(fs["ks"]),
+        ]
+        for name, pts in fs["curves"].items():
+            cells = [
+                f"{100 * pts[str(k)][0]:.2f} ± {100 * pts[str(k)][1]:.2f}" if str(k) in pts else "–" for k in fs["ks"]
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md`` and the plots into ``out_dir``; return the written paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pf: dict[str, str] = {}
+    agg = report["aggregate"]
+    if agg["per_modality"]:
+        plots.modality_bars(
+            agg["per_modality"], out / "per_modality.png", f"{report['suite']['name']} — {report['model']['id']}"
+        )
+        pf["per-modality scores"] = "per_modality.png"
+    rel = [(r["name"], r["reliability"]) for r in report["datasets"] if r["status"] == "ok" and "reliability" in r]
+    if rel:
+        plots.reliability_diagrams(rel, out / "reliability.png")
+        pf["reliability diagrams"] = "reliability.png"
+    rob = report.get("robustness")
+    if rob:
+        for name, d in rob["datasets"].items():
+            fn = f"corruption_severity_{name}.png"
+            plots.severity_curves(d["errors"], d["clean_error"], out / fn, f"{name}: error vs severity")
+            pf[f"corruption severity ({name})"] = fn
+    fs = report.get("fewshot")
+    if fs:
+        curves = {m: {int(k): tuple(v) for k, v in pts.items()} for m, pts in fs["curves"].items()}
+        plots.fewshot_curves(curves, out / "fewshot_curves.png", "few-shot accuracy vs K")
+        pf["few-shot curves"] = "fewshot_curves.png"
+    json_path = out / "report.json"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=_json_default))
+    tmp.replace(json_path)
+    md_path = out / "report.md"
+    md_path.write_text(markdown(report, pf))
+    return {"json": json_path, "markdown": md_path, **{k: out / v for k, v in pf.items()}}
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
