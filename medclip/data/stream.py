@@ -1,0 +1,111 @@
+"""Raw sample streams: seeded shard order, split by rank/worker, repetition, resampling, mixing, shuffling.
+
+A *unit* is one (rank, worker role) pair; ``n_units = world_size x workers``. Every function here is a
+deterministic function of its seeds, so a stream can be replayed (and fast-forwarded without decoding) to
+resume mid-epoch exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator
+
+from .errors import DataError
+from .tario import iter_tar_samples
+
+
+def seed_of(*parts) -> int:
+    """A 64-bit seed from any tuple of ints/strings (stable across processes and runs)."""
+    return int.from_bytes(hashlib.blake2b(repr(parts).encode(), digest_size=8).digest(), "little")
+
+
+def seeded_rng(*parts) -> random.Random:
+    """``random.Random`` seeded from :func:`seed_of`."""
+    return random.Random(seed_of(*parts))
+
+
+def source_stream(
+    urls: list[str],
+    *,
+    seed: int,
+    epoch: int,
+    source: int,
+    unit: int,
+    n_units: int,
+    split_by: str,
+    shard_shuffle: bool,
+    resampled: bool,
+) -> Iterator[dict]:
+    """Infinite stream of raw samples of one source for one unit (repeats with a new shard order)."""
+    if resampled:  # each unit draws shards with replacement from its own RNG: no split needed
+        rng = seeded_rng(seed, epoch, "resample", source, unit)
+        while True:
+            n = 0
+            for _ in range(len(urls)):
+                for s in iter_tar_samples(rng.choice(urls)):
+                    n += 1
+                    yield s
+            if n == 0:
+                raise DataError(f"no readable samples in the {len(urls)} shards of {urls[0]} ...")
+    if split_by == "shard" and len(urls) < n_units:
+        raise DataError(
+            f"{len(urls)} shards for {n_units} readers (ranks x workers): use more shards, fewer workers, "
+            "data.split_by=sample or data.resampled=true"
+        )
+    rep = 0
+    while True:
+        order = list(urls)
+        if shard_shuffle:
+            seeded_rng(seed, epoch, "shards", source, rep).shuffle(order)
+        n = 0
+        if split_by == "shard":
+            for url in order[unit::n_units]:
+                for s in iter_tar_samples(url):
+                    n += 1
+                    yield s
+        else:
+            i = 0
+            for url in order:
+                for s in iter_tar_samples(url):
+                    if i % n_units == unit:
+                        n += 1
+                        yield s
+                    i += 1
+        if n == 0:
+            raise DataError(f"no readable samples for reader {unit} in the shards of {urls[0]} ...")
+        rep += 1
+
+
+def mix(streams: list[Iterator[dict]], weights: list[float], rng: random.Random) -> Iterator[dict]:
+    """Draw from ``streams`` with probabilities proportional to ``weights`` (one draw per sample)."""
+    if len(streams) == 1:
+        yield from streams[0]
+        return
+    idx = list(range(len(streams)))
+    while True:
+        yield next(streams[rng.choices(idx, weights)[0]])
+
+
+def shuffle(it: Iterator[dict], *, bufsize: int, initial: int, rng: random.Random) -> Iterator[dict]:
+    """Shuffle buffer: fill to ``initial``, then grow to ``bufsize`` while emitting random elements."""
+    if bufsize <= 1:
+        yield from it
+        return
+    initial = max(1, min(initial, bufsize))
+    buf: list[dict] = []
+    for x in it:
+        buf.append(x)
+        if len(buf) < initial:
+            continue
+        if len(buf) < bufsize:
+            nxt = next(it, None)
+            if nxt is not None:
+                buf.append(nxt)
+        k = rng.randrange(len(buf))
+        buf[k], buf[-1] = buf[-1], buf[k]
+        yield buf.pop()
+    while buf:
+        k = rng.randrange(len(buf))
+        buf[k], buf[-1] = buf[-1], buf[k]
+        yield buf.pop()
