@@ -149,9 +149,7 @@ def resolve_labels(
     if not pos and unc and uncertain_policy == "negative":
         pos = ["normal"]
     if not pos:
-        raise LabelError(
-            f"no label left to caption (labels={list(split_labels(labels)[0])}, uncertain={unc})"
-        )
+        raise LabelError(f"no label left to caption (labels={list(split_labels(labels)[0])}, uncertain={unc})")
     if len(pos) == 1 and vocab.is_normal(pos[0]):
         pos = ["normal"]
     return tuple(pos), events

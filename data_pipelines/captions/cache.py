@@ -1,4 +1,4 @@
-"""On-disk caption-bank cache: one JSON object a line, keyed by a sha256 of everything that shapes the bank."""
+"""On-disk caption-bank cache: one JSON object a line, keyed by a sha256 of all that shapes a bank."""
 
 from __future__ import annotations
 

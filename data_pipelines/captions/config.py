@@ -46,9 +46,7 @@ class CaptionConfig:
     min_words: int = 4
     max_words: int = 48
     max_caption_tokens: int = 256  # text-tower context; counted with the tokenizer if one is given
-    near_dup_jaccard: float = (
-        0.9  # normalized-text word-set Jaccard at or above which captions are duplicates
-    )
+    near_dup_jaccard: float = 0.9  # normalized-text word-set Jaccard at or above which captions are duplicates
     typo_policy: str = "flag"  # flag (report unknown words) | reject (drop captions with unknown words)
 
     def validate(self) -> None:

@@ -110,9 +110,7 @@ class CaptionConverter:
             return [(x,) for x in labs]
         return [tuple(sorted(labs))]
 
-    def bank(
-        self, modality: str, anatomy: str, labels: Labels, *, uncertain: Sequence[str] = ()
-    ) -> CaptionBank:
+    def bank(self, modality: str, anatomy: str, labels: Labels, *, uncertain: Sequence[str] = ()) -> CaptionBank:
         """The caption bank of one record's (modality, anatomy, labels).
 
         Args:
@@ -140,9 +138,7 @@ class CaptionConverter:
         items = []
         for t in triples:
             if isinstance(t, Mapping):
-                items.append(
-                    (t["modality"], t.get("anatomy", ""), t["labels"], tuple(t.get("uncertain", ())))
-                )
+                items.append((t["modality"], t.get("anatomy", ""), t["labels"], tuple(t.get("uncertain", ()))))
             else:
                 items.append((t[0], t[1], t[2], tuple(t[3]) if len(t) > 3 else ()))
         resolved = [(m, a, self.resolve(lab, uncertain=u)) for m, a, lab, u in items]

@@ -86,9 +86,7 @@ class LLMGenerator:
             return self._from_entry(hit, modality, anatomy, labels)
         conv._count(cache_misses=1)
         if cfg.offline:
-            return conv.knowledge_bank(
-                modality, anatomy, labels, requested=cfg.backend, reason="offline: not cached"
-            )
+            return conv.knowledge_bank(modality, anatomy, labels, requested=cfg.backend, reason="offline: not cached")
 
         findings = [] if labels == ("normal",) else [conv.vocab.finding(x) for x in labels]
         study = conv.vocab.study_phrases(modality, anatomy)[0]
@@ -100,6 +98,7 @@ class LLMGenerator:
         )  # fmt: skip
         accepted: list[str] = []
         problems: Counter = Counter()
+        last_error = ""
         for attempt in range(cfg.attempts):
             try:
                 answer = self.llm.complete(text, seed=cfg.seed + attempt)
@@ -107,6 +106,7 @@ class LLMGenerator:
             except LLMError as e:
                 conv._count(llm_errors=1)
                 problems["llm_error"] += 1
+                last_error = str(e)
                 log.warning("caption LLM request failed for %s/%s/%s: %s", modality, anatomy, labels, e)
                 continue
             try:
@@ -126,8 +126,11 @@ class LLMGenerator:
             bank = self._bank(modality, anatomy, labels, accepted, date=today())
         else:
             detail = ", ".join(f"{k}={v}" for k, v in sorted(problems.items()))
-            reason = f"invalid: {len(accepted)}/{cfg.required_captions} valid captions after {cfg.attempts} attempts"
-            reason += f" ({detail})" if detail else ""
+            n_ok, need = len(accepted), cfg.required_captions
+            if set(problems) == {"llm_error"}:
+                reason = f"llm_error: {last_error}"
+            else:
+                reason = f"invalid: {n_ok}/{need} valid captions after {cfg.attempts} attempts ({detail})"
             log.info("caption fallback to knowledge for %s/%s/%s: %s", modality, anatomy, labels, reason)
             bank = conv.knowledge_bank(modality, anatomy, labels, requested=cfg.backend, reason=reason)
         self.cache.put(key, {"triple": [modality, anatomy, list(labels)], **bank.to_dict()})

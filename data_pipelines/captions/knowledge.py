@@ -51,16 +51,12 @@ class KnowledgeBackend:
 
     name = "knowledge"
 
-    def __init__(
-        self, vocab: Vocabulary | None = None, *, synonym_rate: float = 0.3, near_dup_jaccard: float = 0.9
-    ):
+    def __init__(self, vocab: Vocabulary | None = None, *, synonym_rate: float = 0.3, near_dup_jaccard: float = 0.9):
         self.vocab = vocab or load_vocabulary()
         self.synonym_rate = synonym_rate
         self.near_dup_jaccard = near_dup_jaccard
 
-    def generate(
-        self, modality: str, anatomy: str, labels: Sequence[str], n: int, seed: int = 0
-    ) -> list[str]:
+    def generate(self, modality: str, anatomy: str, labels: Sequence[str], n: int, seed: int = 0) -> list[str]:
         """Up to ``n`` distinct captions for a triple.
 
         Args:
@@ -104,9 +100,7 @@ class KnowledgeBackend:
                 rng_order = list(range(len(findings)))
                 rng.shuffle(rng_order)
                 fill["finding_bare"] = _join([names[k] for k in rng_order])
-                fill["finding"] = _join(
-                    [article(names[k]) if findings[k].countable else names[k] for k in rng_order]
-                )
+                fill["finding"] = _join([article(names[k]) if findings[k].countable else names[k] for k in rng_order])
                 fill["descriptor"] = _join([rng.choice(findings[k].descriptors or ("",)) for k in rng_order])
             else:
                 fill["normal_desc"] = rng.choice(descs)

@@ -162,9 +162,7 @@ class CaptionValidator:
                 return None, "normal_asserts_finding", []
         label_words = {w for f in findings for t in f.terms for w in tokens(t)}
         unknown = [
-            w
-            for w in tokens(clean)
-            if not any(c.isdigit() for c in w) and not self._known(w) and w not in label_words
+            w for w in tokens(clean) if not any(c.isdigit() for c in w) and not self._known(w) and w not in label_words
         ]
         if unknown and self.typo_policy == "reject":
             return None, "typo", unknown
@@ -181,9 +179,7 @@ class CaptionValidator:
                 return True
         return False
 
-    def validate(
-        self, captions: Iterable, findings: Sequence[Finding], keep: Sequence[str] = ()
-    ) -> ValidationReport:
+    def validate(self, captions: Iterable, findings: Sequence[Finding], keep: Sequence[str] = ()) -> ValidationReport:
         """Lint, check and deduplicate candidates (also against already accepted ``keep``)."""
         rep = ValidationReport()
         ok: list[str] = []

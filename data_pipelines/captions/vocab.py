@@ -111,9 +111,7 @@ class Vocabulary:
         spec = self.raw["findings"][key]
         name = key if len(normalize(lab).replace(" ", "")) <= 3 else lab
         syn = tuple(s for s in [key, *spec.get("synonyms", [])] if normalize(s) != normalize(name))
-        return Finding(
-            lab, name, key, syn, tuple(spec.get("descriptors", [])), countable=bool(spec.get("countable"))
-        )
+        return Finding(lab, name, key, syn, tuple(spec.get("descriptors", [])), countable=bool(spec.get("countable")))
 
     def normal_descriptors(self, modality: str, anatomy: str) -> list[str]:
         """Descriptions of normal anatomy for a (modality, anatomy) pair (generic ones if not curated)."""
