@@ -61,14 +61,14 @@ def _class_lookup(ds: DatasetSpec) -> dict[str, list[int]]:
     table: dict[str, list[int]] = {}
     for i, c in enumerate(ds.classes):
         for v in c.match_values:
-            table.setdefault(v.lower(), []).append(i)
+            table.setdefault(normalize_text(v), []).append(i)
     return table
 
 
 def _assign(ds: DatasetSpec, values: list[str], modality: str, table: dict) -> list[int]:
     hits = []
     for v in values:
-        for i in table.get(str(v).lower(), []):
+        for i in table.get(normalize_text(v), []):
             cm = ds.classes[i].modality
             if (cm is None or cm == modality) and i not in hits:
                 hits.append(i)
