@@ -69,9 +69,7 @@ def encode_texts(model, tokenizer, texts: Sequence[str], batch_size: int = 256) 
     device = next(model.parameters()).device
     try:
         feats = [
-            F.normalize(
-                model.encode_text(tokenizer(list(texts[i : i + batch_size])).to(device)).float(), dim=-1
-            )
+            F.normalize(model.encode_text(tokenizer(list(texts[i : i + batch_size])).to(device)).float(), dim=-1)
             for i in range(0, len(texts), batch_size)
         ]
     finally:

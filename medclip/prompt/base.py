@@ -29,9 +29,7 @@ def frozen_scale(model: nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def zero_shot_weights(
-    model, tokenizer, classnames: Sequence[str], template: str = ZS_TEMPLATE
-) -> torch.Tensor:
+def zero_shot_weights(model, tokenizer, classnames: Sequence[str], template: str = ZS_TEMPLATE) -> torch.Tensor:
     """Unit-norm ``(C, d)`` text features of ``template.format(c)`` from the frozen tower in eval mode."""
     return encode_prompts_eval(model, tokenizer, [[template.format(c)] for c in classnames])
 

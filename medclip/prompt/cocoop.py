@@ -25,9 +25,7 @@ class CoCoOp(PromptLearner):
         super().__init__(model, tokenizer, classnames, **kwargs)
         d = _embed_dim(model)
         hidden = max(1, d // 16)
-        self.meta_net = nn.Sequential(
-            nn.Linear(d, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, self.text.D)
-        )
+        self.meta_net = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, self.text.D))
         self.chunk_size = chunk_size
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:

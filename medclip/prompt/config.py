@@ -117,6 +117,7 @@ class FewShotMethodConfig:
     method: str = "coop"
     feature_views: int = 8  # augmented views per support image, encoded once and cached
     aug: str = "biomedcoop"  # biomedcoop (random resized crop, no flip) | coop_original (+ flip)
+    aug_min_scale: float = 0.08  # lower bound of the random-resized-crop area scale
     prompt: PromptCfg = field(default_factory=PromptCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     kgcoop: KgCoOpCfg = field(default_factory=KgCoOpCfg)

@@ -34,9 +34,7 @@ def autocast_context(precision: str, device: torch.device | str = "cpu"):
     raise ValueError(f"precision must be fp32, amp_bf16 or amp_fp16, got {precision!r}")
 
 
-def gather_features(
-    features: FeatureSource, idx: torch.Tensor, epoch: int, gen: torch.Generator
-) -> torch.Tensor:
+def gather_features(features: FeatureSource, idx: torch.Tensor, epoch: int, gen: torch.Generator) -> torch.Tensor:
     """Features of the samples ``idx`` for this epoch (a random cached view per sample)."""
     if callable(features) and not isinstance(features, torch.Tensor):
         return features(idx, epoch)

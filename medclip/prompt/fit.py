@@ -64,9 +64,7 @@ def build_prompt_learner(
     if m == "cocoop":
         return CoCoOp(model, tokenizer, classnames, chunk_size=p.chunk_size, **common)
     if m == "kgcoop":
-        return KgCoOp(
-            model, tokenizer, classnames, weight=cfg.kgcoop.weight, distance=cfg.kgcoop.distance, **common
-        )
+        return KgCoOp(model, tokenizer, classnames, weight=cfg.kgcoop.weight, distance=cfg.kgcoop.distance, **common)
     if m == "prograd":
         return ProGrad(model, tokenizer, classnames, lam=cfg.prograd.lam, T=cfg.prograd.T, **common)
     if bank is None:
@@ -216,11 +214,7 @@ def _fit_tip_f(cfg, keys, values, w0, scale, source, labels, val, seed) -> Predi
                 state.update(acc=acc, sd=head.snapshot(), epoch=epoch)
 
         n = len(labels)
-        iters = (
-            max(1, n // o.batch_size)
-            if (o.drop_last and n >= o.batch_size)
-            else max(1, -(-n // o.batch_size))
-        )
+        iters = max(1, n // o.batch_size) if (o.drop_last and n >= o.batch_size) else max(1, -(-n // o.batch_size))
         total = o.epochs * iters
 
         def lr_at(epoch, it, _iters, total=total, iters=iters):
@@ -255,3 +249,48 @@ def _fit_tip_f(cfg, keys, values, w0, scale, source, labels, val, seed) -> Predi
         },
         head,
     )
+
+
+def transfer(
+    predictor: Predictor,
+    cfg: FewShotMethodConfig,
+    model,
+    tokenizer,
+    classnames: Sequence[str],
+    class_prompts: Sequence[Sequence[str]] | None = None,
+) -> Predictor:
+    """The fitted method applied to *other* classes (base-to-novel): learned context / adapter, new names.
+
+    Prompt learners infer with the learned prompts only, so CoOp, KgCoOp, ProGrad, BiomedCoOp and
+    vmfcoop_ours transfer as a CoOp with the learned ``ctx``; CoCoOp keeps its Meta-Net; CLIP-Adapter keeps
+    its adapter with the new classes' zero-shot weights. Cache-based methods cannot name unseen classes.
+    """
+    m, scale = cfg.method, frozen_scale(model)
+    if m == "zeroshot":
+        prompts = class_prompts or [[f"a photo of a {c}."] for c in classnames]
+        w = encode_prompts_eval(model, tokenizer, prompts)
+        return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
+    src = predictor.module
+    if m in PROMPT_METHODS:
+        if cfg.prompt.csc:
+            raise ValueError("class-specific contexts cannot be transferred to new classes")
+        p = cfg.prompt
+        kw = dict(n_ctx=src.text.n_ctx, ctx_init=p.ctx_init or None, position=p.position)
+        if m == "cocoop":
+            new = CoCoOp(model, tokenizer, classnames, chunk_size=p.chunk_size, **kw)
+        else:
+            new = CoOp(model, tokenizer, classnames, **kw)
+        new.load_state_dict(src.state_dict(), strict=True)
+        return Predictor(new.predict_logits, dict(predictor.info), new)
+    if m == "clip_adapter":
+        a = cfg.clip_adapter
+        new = ClipAdapter(
+            zero_shot_weights(model, tokenizer, classnames),
+            scale,
+            alpha=a.alpha,
+            reduction=a.reduction,
+            variant=a.variant,
+        )
+        new.load_state_dict(src.state_dict(), strict=True)
+        return Predictor(new.predict_logits, dict(predictor.info), new)
+    raise ValueError(f"method {m!r} cannot classify classes unseen in training (no base-to-novel)")

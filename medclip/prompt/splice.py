@@ -206,9 +206,7 @@ class SplicedTextEncoder(nn.Module):
 
     def spliced_embeddings(self, ctx_rows: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
         """Token-embedding sequences ``(R, L, D)`` for context rows ``(R, n_ctx, D)`` of classes ``cls``."""
-        pieces = torch.cat(
-            [self.prefix[cls].to(ctx_rows.dtype), ctx_rows, self.suffix[cls].to(ctx_rows.dtype)], 1
-        )
+        pieces = torch.cat([self.prefix[cls].to(ctx_rows.dtype), ctx_rows, self.suffix[cls].to(ctx_rows.dtype)], 1)
         index = self.perm[cls].unsqueeze(-1).expand(-1, -1, pieces.shape[-1])
         return pieces.gather(1, index)
 

@@ -62,11 +62,7 @@ def log_bessel_i(v: float, kappa: float, max_terms: int = 100000) -> float:
 
 def log_normalizer(d: int, kappa: float) -> float:
     """``log C_d(κ) = (d/2−1) log κ − (d/2) log 2π − log I_{d/2−1}(κ)``."""
-    return (
-        (d / 2.0 - 1.0) * math.log(kappa)
-        - (d / 2.0) * math.log(2 * math.pi)
-        - log_bessel_i(d / 2.0 - 1.0, kappa)
-    )
+    return (d / 2.0 - 1.0) * math.log(kappa) - (d / 2.0) * math.log(2 * math.pi) - log_bessel_i(d / 2.0 - 1.0, kappa)
 
 
 def mean_direction(x: np.ndarray) -> tuple[np.ndarray, float]:

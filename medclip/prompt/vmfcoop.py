@@ -65,9 +65,7 @@ def symmetric_ce_loss(
     raise ValueError(f"sce_mode must be one of {SCE_MODES}, got {mode!r}")
 
 
-def fit_anchors(
-    features_per_class: list[torch.Tensor], newton_steps: int = 2
-) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_anchors(features_per_class: list[torch.Tensor], newton_steps: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-class vMF ``(μ (C, d), κ (C,))`` from unit-norm description features (float64 fit)."""
     mus, kappas = [], []
     for feats in features_per_class:

@@ -1,0 +1,164 @@
+"""``medclip-fewshot``: few-shot protocol runs (prompt learners and adapters) with reports.
+
+    medclip-fewshot --method biomedcoop --suite demo --shots 1 2 4 8 16 --seeds 1 2 3 \
+        --model runs/demo/checkpoints/latest.pt --out reports/fewshot [--base-to-novel]
+
+``--method`` takes several names (or ``all``); each method's settings come from
+``configs/fewshot/<method>[_<preset>].yaml`` and ``--set key=value`` overrides (applied to every method).
+``--make-bank PATH`` writes a prompt bank for the suite's classes from the caption converter and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "fewshot"
+ALL = (
+    "zeroshot",
+    "coop",
+    "cocoop",
+    "kgcoop",
+    "prograd",
+    "biomedcoop",
+    "vmfcoop_ours",
+    "clip_adapter",
+    "tip_adapter",
+    "tip_adapter_f",
+    "linear_probe",
+)
+B2N = ("zeroshot", "coop", "cocoop", "kgcoop", "prograd", "biomedcoop", "vmfcoop_ours", "clip_adapter")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="medclip-fewshot", description=__doc__.split("\n")[0])
+    p.add_argument("--method", nargs="+", default=["coop"], help=f"methods or 'all' ({', '.join(ALL)})")
+    p.add_argument("--suite", default="demo", help="suite name or YAML path")
+    p.add_argument("--dataset", nargs="*", default=None, help="suite datasets (default: every usable one)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--model", help="trainer checkpoint (.pt) or a model name (e.g. medclip-small)")
+    p.add_argument("--pretrained", default=None, help="weights for a model name")
+    p.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16])
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--base-to-novel", action="store_true", help="run the base-to-novel protocol instead")
+    p.add_argument("--b2n-shots", type=int, default=16)
+    p.add_argument("--preset", default=None, help="config variant: configs/fewshot/<method>_<preset>.yaml")
+    p.add_argument("--config", default=None, help="explicit method YAML (single method)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--bank", default=None, help="prompt bank JSON (class -> descriptions)")
+    p.add_argument("--make-bank", default=None, metavar="PATH", help="write a bank from the caption converter")
+    p.add_argument("--bank-size", type=int, default=50)
+    p.add_argument("--std-ddof", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default="reports/fewshot")
+    return p.parse_args(argv)
+
+
+def method_config(method: str, preset: str | None, path: str | None, overrides: list[str]):
+    """The typed config of one method (YAML file + overrides)."""
+    from medclip.config import load_config
+    from medclip.prompt.config import FewShotMethodConfig
+
+    if path is None:
+        path = CONFIG_DIR / (f"{method}_{preset}.yaml" if preset else f"{method}.yaml")
+        if not Path(path).is_file():
+            raise SystemExit(f"medclip-fewshot: no config {path} for method {method!r}")
+    cfg = load_config(FewShotMethodConfig, path, overrides)
+    if cfg.method != method:
+        raise SystemExit(f"medclip-fewshot: {path} is for method {cfg.method!r}, not {method!r}")
+    return cfg, str(path)
+
+
+def _load_model(args):
+    import medclip
+    from medclip.models import create_model_from_checkpoint
+
+    if not args.model:
+        raise SystemExit("medclip-fewshot: --model is required (checkpoint path or model name)")
+    if Path(args.model).is_file():
+        return create_model_from_checkpoint(args.model, device=args.device)
+    return medclip.create_model(args.model, args.pretrained, device=args.device)
+
+
+def cli(argv=None) -> int:
+    """Entry point; returns 0 on success (callable in-process)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from medclip.prompt.bank import bank_hash, load_bank
+
+    from ..suites import load_suite, select
+    from .bank import make_bank, save_bank
+    from .data import load_fewshot_data
+    from .features import FeatureStore
+    from .report import write_report
+    from .runner import FewShotRunner
+
+    suite = load_suite(args.suite, args.data_root)
+    datasets = [d for d in select(suite, args.dataset) if args.dataset or (d.probe_train and d.probe_val)]
+    if not datasets:
+        raise SystemExit(f"medclip-fewshot: suite {suite.name!r} has no dataset with probe_train/probe_val")
+    if args.make_bank:
+        bank = {}
+        for d in datasets:
+            bank.update(make_bank(d, args.bank_size))
+        save_bank(bank, args.make_bank, f"data_pipelines.captions (knowledge backend), suite {suite.name}")
+        print(f"wrote {args.make_bank}: {len(bank)} classes x {args.bank_size} descriptions")
+        return 0
+    methods = list(ALL) if args.method == ["all"] else list(dict.fromkeys(args.method))
+    if args.base_to_novel:
+        bad = [m for m in methods if m not in B2N]
+        if bad:
+            raise SystemExit(f"medclip-fewshot: {', '.join(bad)} cannot classify unseen classes (no base-to-novel)")
+    if args.config and len(methods) != 1:
+        raise SystemExit("medclip-fewshot: --config needs exactly one --method")
+    cfgs = {m: method_config(m, args.preset, args.config, args.set) for m in methods}
+    bank_path = args.bank or (CONFIG_DIR / "banks" / f"{suite.name}.json")
+    needs_bank = any(m in ("biomedcoop", "vmfcoop_ours") for m in methods)
+    bank = load_bank(bank_path) if needs_bank else None
+    model, preprocess, tokenizer = _load_model(args)
+    t_start = time.perf_counter()
+    records = []
+    out = Path(args.out)
+    for d in datasets:
+        data = load_fewshot_data(suite, d)
+        store = FeatureStore(model, preprocess, device=args.device)
+        runner = FewShotRunner(model, tokenizer, store, data, bank=bank, cache_dir=out / "subsets", progress=print)
+        for cfg, _ in cfgs.values():
+            if args.base_to_novel:
+                records += runner.run_base_to_novel(cfg, args.b2n_shots, args.seeds)
+            else:
+                records += runner.run_fewshot(cfg, sorted(args.shots), args.seeds)
+        print(f"{d.name}: encoded {store.encoded_images} images")
+    from medclip.config import to_dict
+
+    meta = {
+        "command": "medclip-fewshot " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "suite": suite.name,
+        "datasets": [d.name for d in datasets],
+        "model": args.model,
+        "shots": sorted(args.shots),
+        "seeds": args.seeds,
+        "base_to_novel": args.base_to_novel,
+        "configs": {m: {"path": p, "resolved": to_dict(c)} for m, (c, p) in cfgs.items()},
+        "bank": {"path": str(bank_path), "sha256": bank_hash(bank)} if bank else None,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+    }
+    write_report(out, records, meta, ddof=args.std_ddof)
+    print(f"wrote {out / 'fewshot.json'}, {out / 'fewshot.md'}")
+    print((out / "fewshot.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli())
