@@ -1,0 +1,5 @@
+"""``python -m data_pipelines build|verify ...``."""
+
+from .cli import cli
+
+raise SystemExit(cli())

@@ -1,0 +1,188 @@
+"""The shard builder: plan -> write chunks (in parallel, resumable) -> finalise each split folder.
+
+    from data_pipelines.build import build
+    from data_pipelines.config import BuildConfig
+    report = build(BuildConfig(), out="data/shards/demo", workers=2)
+
+Output: ``<out>/<split>/<prefix>-NNNNNN.tar`` + ``sizes.json`` + ``manifest.json`` per split.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import BuildConfig
+from .plan import Plan, make_sources, plan_build
+from .state import finalize, load_done, save_record
+from .writer import ChunkTask, write_chunk
+
+
+class BuildInterrupted(RuntimeError):
+    """Raised when ``stop_after`` chunks were written (used to test resuming)."""
+
+
+@dataclass
+class BuildReport:
+    """What a build did (printed as the summary; returned for tests and benchmarks)."""
+
+    out: str
+    splits: dict = field(default_factory=dict)  # split -> {samples, shards, bytes, skipped, excluded}
+    chunks_written: int = 0
+    chunks_reused: int = 0
+    items_processed: int = 0
+    seconds: float = 0.0
+    caption_stats: dict = field(default_factory=dict)
+
+
+_W: dict = {}
+
+
+def _init_worker(cfg: BuildConfig, captions: dict, exclude: frozenset) -> None:
+    _W.update(cfg=cfg, sources=make_sources(cfg), captions=captions, exclude=exclude)
+
+
+def _run_task(task: ChunkTask) -> dict:
+    return write_chunk(task, _W["sources"], _W["captions"], _W["exclude"], _W["cfg"])
+
+
+def read_exclusions(paths: list[str]) -> frozenset:
+    """Read exclusion lists: text (one sha256 per line, ``#`` comments) or a JSON list of hex strings."""
+    import json
+
+    out = set()
+    for p in paths:
+        text = Path(p).read_text()
+        vals = json.loads(text) if text.lstrip().startswith("[") else [ln.split("#")[0] for ln in text.splitlines()]
+        for v in vals:
+            v = str(v).strip().lower()
+            if v:
+                if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+                    raise ValueError(f"{p}: not a sha256 hex digest: {v[:80]!r}")
+                out.add(v)
+    return frozenset(out)
+
+
+def build(
+    cfg: BuildConfig,
+    *,
+    out: str | os.PathLike | None = None,
+    workers: int = 1,
+    refresh: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+    log=print,
+) -> BuildReport:
+    """Build (or resume, or verify-and-skip) the shards of ``cfg``.
+
+    Args:
+        cfg: Build config.
+        out: Output root (default ``cfg.out``).
+        workers: Worker processes (1 = in this process). Output is identical for any value.
+        refresh: Regenerate captions (LLM backends) and rewrite every chunk.
+        progress: Show a tqdm progress bar.
+        stop_after: Stop (raise :class:`BuildInterrupted`) after writing this many chunks (resume tests).
+        log: Line printer for the summary.
+    """
+    t0 = time.perf_counter()
+    cfg.validate()
+    root = Path(out if out is not None else cfg.out)
+    sources = make_sources(cfg)
+    plan = plan_build(cfg, sources, refresh=refresh, log=log)
+    exclude = read_exclusions(cfg.hygiene.exclude)
+    report = BuildReport(out=str(root), caption_stats=plan.caption_stats)
+    tasks, done = [], {}
+    for split, chunks in plan.chunks.items():
+        sdir = root / split
+        (sdir / ".build").mkdir(parents=True, exist_ok=True)
+        hashes = [plan.chunk_hash(split, i) for i in range(len(chunks))]
+        done[split] = {} if refresh else load_done(sdir, hashes, plan.config_hash)
+        report.chunks_reused += len(done[split])
+        for i, items in enumerate(chunks):
+            if i not in done[split]:
+                tasks.append(ChunkTask(split, i, items, str(sdir / ".build"), split in cfg.hygiene.apply_to, hashes[i]))
+    total = sum(len(t.items) for t in tasks)
+    bar = _bar(total, progress)
+    written = 0
+
+    def record(task: ChunkTask, rec: dict) -> None:
+        nonlocal written
+        for s in rec["skips"]:
+            s["split"] = task.split
+        for q in rec["parts"]:
+            q["path"] = str(Path(task.tmp_dir) / q["tmp"])
+        save_record(Path(task.tmp_dir).parent, rec)
+        done[task.split][task.index] = rec
+        report.items_processed += len(task.items)
+        written += 1
+        bar.update(len(task.items))
+        if stop_after is not None and written >= stop_after:
+            raise BuildInterrupted(f"stopped after {written} chunks")
+
+    try:
+        if workers <= 1 or len(tasks) <= 1:
+            _init_worker(cfg, plan.captions, exclude)
+            for task in tasks:
+                record(task, _run_task(task))
+        else:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, plan.captions, exclude)
+            ) as ex:
+                pending = {ex.submit(_run_task, t): t for t in tasks}
+                try:
+                    while pending:
+                        fin, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in sorted(fin, key=lambda f: pending[f].index):
+                            record(pending.pop(f), f.result())
+                except BaseException:
+                    for f in pending:
+                        f.cancel()
+                    raise
+    finally:
+        bar.close()
+    report.chunks_written = written
+    for split, chunks in plan.chunks.items():
+        recs = [done[split][i] for i in range(len(chunks))]
+        man = finalize(root / split, split, recs, prefix=cfg.shards.prefix or split, meta=_meta(cfg, plan, split))
+        report.splits[split] = {
+            "samples": man["num_samples"],
+            "shards": man["num_shards"],
+            "bytes": sum(s["bytes"] for s in man["shards"]),
+            "skipped": man["skipped"]["by_reason"],
+            "excluded": man["excluded"],
+        }
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _meta(cfg: BuildConfig, plan: Plan, split: str) -> dict:
+    stats = {
+        k: v
+        for k, v in plan.caption_stats.items()
+        if k not in ("llm_calls", "llm_errors", "cache_hits", "cache_misses", "records")
+    }
+    used = {tid for ch in plan.chunks[split] for _, _, tid in ch}
+    return {
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "shuffle": {
+            "scope": "global across sources",
+            "seed": cfg.seed,
+            "rng": "numpy default_rng([seed, crc32(split)])",
+        },
+        "config_hash": plan.config_hash,
+        "config": {k: v for k, v in cfg.resolved().items() if k != "out"},
+        "captions": {**stats, "banks": {t: plan.bank_ids[t] for t in sorted(used) if t in plan.bank_ids}},
+        "enumeration_skips": list(plan.skips.get(split, [])),
+    }
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="shards", disable=not enabled or total == 0, smoothing=0.1)

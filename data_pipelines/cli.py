@@ -1,0 +1,60 @@
+"""Command line: ``python -m data_pipelines build`` / ``verify`` (also the ``medclip-shards`` script)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from medclip.config import ConfigError
+
+from .config import load_build_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m data_pipelines", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build shards (default: the demo set into data/shards/demo)")
+    b.add_argument("--config", action="append", default=[], help="YAML build config (repeatable, layered)")
+    b.add_argument("--out", default=None, help="output root (default: the config's `out`)")
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: min(4, cpus))")
+    b.add_argument("--refresh", action="store_true", help="regenerate captions and rewrite every shard")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+    v = sub.add_parser("verify", help="check a shard folder (counts, decoding, schema, exclusion list)")
+    v.add_argument("dirs", nargs="+", help="split folders (or a build root holding split folders)")
+    v.add_argument("--exclude", action="append", default=[], help="exclusion list(s) of pixel sha256")
+    return p
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (one-line errors, no tracebacks, for bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "build":
+            return _build(args)
+        return _verify(args)
+    except (ConfigError, ValueError, FileNotFoundError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _build(args) -> int:
+    import os
+
+    from .build import build
+    from .summary import print_summary
+
+    cfg = load_build_config(args.config, args.overrides)
+    workers = args.workers if args.workers is not None else max(1, min(4, os.cpu_count() or 1))
+    report = build(cfg, out=args.out, workers=workers, refresh=args.refresh, progress=not args.no_progress)
+    print_summary(report, workers=workers)
+    return 0
+
+
+def _verify(args) -> int:
+    from .verify import verify_paths
+
+    return 0 if verify_paths(args.dirs, exclude=args.exclude) else 1

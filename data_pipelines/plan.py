@@ -1,0 +1,119 @@
+"""Build planning: enumerate sources, assign keys, attach caption banks, shuffle globally, cut chunks.
+
+Everything here runs in the main process and is deterministic for a given config: the plan (which key
+goes into which chunk) depends only on the sources' enumeration order, the seed and ``shards.max_samples``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import BuildConfig
+from .sources import Item, Skip, build_source
+from .writer import Caption
+
+SPLIT_ORDER = ("train", "val", "test", "test_shifted")
+
+
+def split_sort_key(split: str) -> tuple:
+    """Canonical split order: train, val, test, test_shifted, then the rest alphabetically."""
+    return (SPLIT_ORDER.index(split), "") if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
+
+
+def triple_id(modality: str, anatomy: str, labels: tuple[str, ...]) -> str:
+    """String id of a (modality, anatomy, labels) triple (labels in record order)."""
+    return f"{modality}|{anatomy}|{'+'.join(labels)}"
+
+
+@dataclass
+class Plan:
+    """The planned build: chunks per split, caption banks, enumeration-time skips."""
+
+    config_hash: str
+    chunks: dict[str, list[list[tuple[str, Item, str]]]] = field(default_factory=dict)
+    captions: dict[str, Caption] = field(default_factory=dict)
+    skips: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    caption_stats: dict = field(default_factory=dict)
+    bank_ids: dict[str, dict] = field(default_factory=dict)
+
+    def chunk_hash(self, split: str, index: int) -> str:
+        """Identity of one chunk: config hash + split + index + its keys."""
+        keys = ",".join(k for k, _, _ in self.chunks[split][index])
+        return hashlib.sha256(f"{self.config_hash}|{split}|{index}|{keys}".encode()).hexdigest()
+
+
+def make_sources(cfg: BuildConfig) -> dict:
+    """Instantiate every enabled source."""
+    return {n: build_source(n, t, c, seed=cfg.seed) for n, (t, c) in cfg.source_configs().items()}
+
+
+def caption_converter(cfg: BuildConfig, *, refresh: bool = False):
+    """The caption converter of the build (imported lazily: the captions package is optional here)."""
+    from .captions import CaptionConverter
+
+    ccfg = cfg.caption_config()
+    if refresh:
+        ccfg.refresh = True
+    return CaptionConverter(ccfg)
+
+
+def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=print) -> Plan:
+    """Enumerate, caption, shuffle and chunk. Returns the :class:`Plan`."""
+    from .captions import LabelError
+    from .captions.bank import resolve_labels
+
+    plan = Plan(config_hash=cfg.content_hash())
+    by_split: dict[str, list[tuple[str, Item]]] = defaultdict(list)
+    wanted = set(cfg.splits) if cfg.splits else None
+    for name, src in sources.items():
+        idx = 0
+        for it in src.items():
+            if isinstance(it, Skip):
+                plan.skips[it.split or "train"].append(it.__dict__)
+                continue
+            key = f"{name}-{idx:09d}"
+            idx += 1
+            if wanted is None or it.split in wanted:
+                by_split[it.split].append((key, it))
+    conv = caption_converter(cfg, refresh=refresh)
+    triples = sorted({(it.modality, it.anatomy, it.labels) for items in by_split.values() for _, it in items})
+    bad = set()
+    for m, a, labs in triples:
+        tid = triple_id(m, a, labs)
+        try:
+            bank = conv.bank(m, a, list(labs))
+            resolved, _ = resolve_labels(conv.vocab, list(labs), uncertain_policy=conv.cfg.uncertain_policy)
+        except LabelError:
+            bad.add(tid)
+            continue
+        plan.captions[tid] = Caption(list(bank.captions), list(bank.kinds), bank.backend, bank.bank_id, list(resolved))
+        plan.bank_ids[tid] = {
+            "bank_id": bank.bank_id,
+            "backend": bank.backend,
+            "n": len(bank.captions),
+            "fallback": bool(bank.fallback),
+        }
+    plan.caption_stats = conv.stats()
+    for split in sorted(by_split, key=split_sort_key):
+        items = []
+        for key, it in by_split[split]:
+            tid = triple_id(it.modality, it.anatomy, it.labels)
+            if tid in bad or not it.labels:
+                plan.skips[split].append(Skip(it.source, it.source_id, "missing_labels", "", split).__dict__)
+            else:
+                items.append((key, it, tid))
+        rng = np.random.default_rng([cfg.seed, zlib.crc32(split.encode())])
+        order = rng.permutation(len(items))
+        shuffled = [items[i] for i in order]
+        n = cfg.shards.max_samples
+        plan.chunks[split] = [shuffled[i : i + n] for i in range(0, len(shuffled), n)]
+    if wanted:
+        missing = wanted - set(plan.chunks)
+        if missing:
+            log(f"warning: no source yields split(s) {', '.join(sorted(missing))}")
+    return plan

@@ -1,0 +1,25 @@
+"""Human-readable build summary (printed by the CLI)."""
+
+from __future__ import annotations
+
+
+def print_summary(report, *, workers: int = 1, log=print) -> None:
+    """Print per-split counts, skips and timing of a :class:`~data_pipelines.build.BuildReport`."""
+    log(f"shards written to {report.out}/ (workers={workers})")
+    for split, s in report.splits.items():
+        skipped = ", ".join(f"{k}={v}" for k, v in s["skipped"].items()) or "none"
+        log(
+            f"  {split:<14} {s['samples']:>7} samples {s['shards']:>4} shards {s['bytes'] / 1e6:8.1f} MB"
+            f"  skipped: {skipped}  excluded: {s['excluded']}"
+        )
+    cs = report.caption_stats
+    if cs:
+        log(
+            f"  captions: backend={cs.get('backend')} triples={cs.get('triples')} "
+            f"fallbacks={cs.get('fallbacks')} llm_calls={cs.get('llm_calls')} cache_hits={cs.get('cache_hits')}"
+        )
+    rate = report.items_processed / report.seconds if report.seconds > 0 else 0.0
+    log(
+        f"  chunks written {report.chunks_written}, reused {report.chunks_reused}; "
+        f"{report.items_processed} images processed in {report.seconds:.1f}s ({rate:.0f} img/s)"
+    )
