@@ -189,7 +189,7 @@ class CaptionConverter:
                 "rejected": dict(sorted(self._rejected.items())),
                 "lint_fixes": dict(sorted(self._fixes.items())),
                 "typo_flags": sum(self._unknown.values()),
-                "unknown_words": dict(self._unknown.most_common(20)),
+                "unknown_words": dict(sorted(self._unknown.items(), key=lambda kv: (-kv[1], kv[0]))[:20]),
             }
 
     # -- internals ----------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ class CaptionValidator:
         parts = [p for p in re.split(r"[-']", word) if p]
         if len(parts) > 1 and all(self._known(p) for p in parts):
             return True
-        for suf in ("s", "es", "ed", "ing", "ly", "al"):
+        for suf in ("s", "es", "ed", "ing", "ly"):
             if word.endswith(suf) and word[: -len(suf)] in self.words:
                 return True
         return False

@@ -1,0 +1,51 @@
+"""The `hf` caption backend with a tiny randomly initialised causal LM built offline."""
+
+import pytest
+
+from data_pipelines.captions import CaptionConfig, CaptionConverter
+from data_pipelines.captions.llm import LLMConfigError
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    import torch
+    from transformers import BertTokenizerFast, GPT2Config, GPT2LMHeadModel
+
+    from medclip.models import minilm_path
+
+    path = tmp_path_factory.mktemp("tiny_lm")
+    tok = BertTokenizerFast.from_pretrained(str(minilm_path()), local_files_only=True)
+    tok.save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_layer=1, n_head=2, n_embd=32, n_positions=1024,
+        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    return str(path)
+
+
+def test_tiny_lm_gibberish_is_rejected_and_falls_back(tiny_lm, tmp_path):
+    cfg = CaptionConfig(
+        backend="hf", model=tiny_lm, max_tokens=40, attempts=2, cache=str(tmp_path / "c.jsonl"), temperature=1.0
+    )
+    conv = CaptionConverter(cfg)
+    b = conv.bank("xray", "chest", ["pneumonia"])
+    assert b.fallback and b.backend == "knowledge" and len(b.captions) == 10
+    assert b.fallback_reason.startswith("invalid: 0/10")
+    st = conv.stats()
+    assert st["llm_calls"] == 2 and st["fallbacks"] == 1 and sum(st["rejected"].values()) >= 2
+    raw = conv.generator.llm.complete("Write captions.", seed=3)
+    assert raw == conv.generator.llm.complete("Write captions.", seed=3)  # seeded sampling
+    assert conv.generator.llm.llm_id.startswith(tiny_lm.rstrip("/").split("/")[-1] + ":")
+    # a rebuild with the same config reads the cache and never loads the model
+    again = CaptionConverter(cfg)
+    b2 = again.bank("xray", "chest", ["pneumonia"])
+    assert b2.cached and b2.captions == b.captions and again.generator._llm is None
+    assert again.stats()["llm_calls"] == 0 and again.stats()["fallbacks"] == 1
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    conv = CaptionConverter(CaptionConfig(backend="hf", model=str(tmp_path / "nope")))
+    with pytest.raises(LLMConfigError, match="no local model folder"):
+        conv.bank("xray", "chest", ["pneumonia"])
