@@ -181,3 +181,23 @@ def test_eval_prompt_overlap_report():
     assert rep["n_eval"] == len(evals) and rep["n_train"] == 170
     leaked = prompt_overlap(evals + [train[5].upper()], train)
     assert leaked["exact"] == 1 and leaked["max_jaccard"] == 1.0 and leaked["worst"]["train"] == train[5]
+
+
+def test_cli_preview_and_overlap_in_process(tmp_path, capsys):
+    from data_pipelines.captions.cli import main
+
+    assert main(["preview", "--modality", "us", "--anatomy", "breast", "--labels", "benign mass", "--set",
+                 "n_captions=3"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert (
+        "# ultrasound / breast / benign mass  backend=knowledge" in out
+        and sum(ln.startswith("  ") and ln.endswith(".") for ln in out.splitlines()) == 3
+    )
+    ev = tmp_path / "ev.txt"
+    bank = CaptionConverter().bank("xray", "chest", ["pneumonia"])
+    ev.write_text(f"a chest x-ray showing pneumonia.\n{bank.captions[0]}\n")
+    assert main(["overlap", "--eval-prompts", str(ev), "--modality", "xray", "--anatomy", "chest",
+                 "--labels", "pneumonia"]) == 0  # fmt: skip
+    assert '"exact": 1' in capsys.readouterr().out
+    assert main(["preview", "--modality", "xray", "--labels", "x", "--set", "backend=openai"]) == 2
+    assert "captions.model is required" in capsys.readouterr().err

@@ -1,0 +1,60 @@
+"""``python -m data_pipelines.captions``: preview caption banks and check eval-prompt overlap.
+
+    python -m data_pipelines.captions preview --modality xray --anatomy chest --labels pneumonia \
+        --set backend=openai model=llama3.1:8b base_url=http://127.0.0.1:11434/v1 cache=data/caption_cache.jsonl
+    python -m data_pipelines.captions overlap --eval-prompts prompts.txt --modality xray --anatomy chest \
+        --labels normal --labels pneumonia
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from medclip.config import ConfigError, load_config
+
+from .bank import LabelError
+from .config import CaptionConfig
+from .converter import CaptionConverter
+from .overlap import prompt_overlap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    p = argparse.ArgumentParser(prog="python -m data_pipelines.captions", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("preview", "overlap"):
+        s = sub.add_parser(name)
+        s.add_argument("--config", help="YAML file with CaptionConfig keys")
+        s.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+        s.add_argument("--modality", required=True)
+        s.add_argument("--anatomy", default="")
+        s.add_argument("--labels", action="append", required=True, help="comma-separated label set; repeat for several")
+        if name == "overlap":
+            s.add_argument("--eval-prompts", required=True, help="text file, one filled eval prompt a line")
+    a = p.parse_args(argv)
+    try:
+        conv = CaptionConverter(load_config(CaptionConfig, a.config, a.set))
+        banks = [conv.bank(a.modality, a.anatomy, [x.strip() for x in labs.split(",")]) for labs in a.labels]
+    except (ConfigError, LabelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.cmd == "preview":
+        for b in banks:
+            note = f" (fallback: {b.fallback_reason})" if b.fallback else ""
+            print(
+                f"# {b.modality} / {b.anatomy} / {', '.join(b.labels)}  backend={b.backend}{note}  id={b.bank_id[:12]}"
+            )
+            print("\n".join(f"  {c}" for c in b.captions))
+        print(json.dumps(conv.stats(), indent=1))
+    else:
+        with open(a.eval_prompts) as f:
+            prompts = [line.strip() for line in f if line.strip()]
+        print(json.dumps(prompt_overlap(prompts, [c for b in banks for c in b.captions]), indent=1))
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    raise SystemExit(main(argv))
