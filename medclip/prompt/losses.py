@@ -48,15 +48,19 @@ def prograd_kl(student: torch.Tensor, teacher: torch.Tensor, T: float = 1.0) -> 
     return -(p_t * F.log_softmax(student.float() / T, -1)).sum(-1).mean() * T * T
 
 
-def prograd_project(g: torch.Tensor, h: torch.Tensor, lam: float = 1.0, eps: float = 1e-12) -> torch.Tensor:
+def prograd_project(
+    g: torch.Tensor, h: torch.Tensor, lam: float = 1.0, eps: float = 1e-12, rel_eps: float = 1e-5
+) -> torch.Tensor:
     """Project the CE gradient ``g`` off the KL gradient ``h`` when they conflict (spec §5.4).
 
-    Returns ``g`` unchanged when ``‖h‖ ≤ eps`` (zero-norm guard) or when ``g·ĥ ≥ 0``; otherwise
-    ``g − λ(g·ĥ)ĥ``. Dot products are taken over the flattened tensors in float32.
+    Returns ``g`` unchanged when ``h`` is zero — ``‖h‖ ≤ max(eps, rel_eps·‖g‖)``, the spec's absolute
+    guard plus a relative one, because at a word init float32 round-off leaves ``‖h‖ ≈ 1e-7`` whose
+    direction is noise — or when ``g·ĥ ≥ 0``; otherwise ``g − λ(g·ĥ)ĥ``. Dot products are taken over the
+    flattened tensors in float32.
     """
     gf, hf = g.float().flatten(), h.float().flatten()
     norm = hf.norm()
-    if not torch.isfinite(norm) or norm <= eps:
+    if not torch.isfinite(norm) or norm <= max(eps, rel_eps * float(gf.norm())):
         return g
     hh = hf / norm
     dot = gf @ hh
