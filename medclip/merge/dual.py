@@ -101,6 +101,10 @@ class DualEngine:
             return self._other[key]
         return None if self.mode == "delta" else getattr(mod, pname)
 
+    def differs(self, mod: nn.Module, *pnames: str) -> bool:
+        """True when any of ``mod``'s named parameters differs between the models."""
+        return any((id(mod), p) in self._other for p in pnames)
+
     def touch(self, mod: nn.Module) -> None:
         """Record that a differing module was evaluated by the dual code."""
         self._touched.add(id(mod))

@@ -95,6 +95,8 @@ def mha_forward(eng, m: nn.MultiheadAttention, query, key, value, key_padding_ma
     w_o, b_o = eng.other_param(m, "in_proj_weight"), eng.other_param(m, "in_proj_bias")
 
     def proj(x, sl):
+        if not eng.differs(m, "in_proj_weight", "in_proj_bias"):
+            return F.linear(x, w_e[sl], None if b_e is None else b_e[sl])
         wo = w_o.rows(sl) if isinstance(w_o, LowRank) else (None if w_o is None else w_o[sl])
         bo = None if b_o is None else b_o[sl]
         return eng.mix(F.linear(x, w_e[sl], None if b_e is None else b_e[sl]), linear(x, wo, bo))
@@ -117,9 +119,10 @@ def mha_forward(eng, m: nn.MultiheadAttention, query, key, value, key_padding_ma
     out = out.transpose(1, 2).reshape(n, lq, d)
     op = m.out_proj
     eng.touch(op)
-    out = eng.mix(F.linear(out, op.weight, op.bias), linear(out, eng.other_param(op, "weight"),
-                                                           eng.other_param(op, "bias")))  # fmt: skip
-    return out, None
+    y = F.linear(out, op.weight, op.bias)
+    if eng.differs(op, "weight", "bias"):
+        y = eng.mix(y, linear(out, eng.other_param(op, "weight"), eng.other_param(op, "bias")))
+    return y, None
 
 
 def openclip_vit(eng, v: oc_tf.VisionTransformer, x: torch.Tensor) -> torch.Tensor:
