@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from medclip.config import ConfigError
+
 
 class LLMError(RuntimeError):
     """A request that failed after its transport retries (timeout, connection error, 5xx, 429)."""
 
 
-class LLMConfigError(RuntimeError):
-    """A failure no retry can fix (bad URL, authentication, unknown model): the build stops."""
+class LLMConfigError(ConfigError):
+    """A failure no retry can fix (bad URL, authentication, unknown model): the build stops.
+
+    A :class:`medclip.config.ConfigError` (hence a ``ValueError``), so CLIs print it as a one-line error.
+    """
 
 
 class LLMBackend(Protocol):
