@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,7 @@ class _Part:
         self.path = path
         self.stream = open(path, "wb")
         self.tar = wds.TarWriter(self.stream, user="medclip", group="medclip", mode=0o444, mtime=0.0, encoder=False)
+        self.tar.tarstream.format = tarfile.USTAR_FORMAT  # short keys; cheaper headers than PAX
         self.content = 0
         self.count = 0
         self.modality: Counter = Counter()

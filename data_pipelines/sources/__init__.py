@@ -36,3 +36,11 @@ __all__ = [
 def build_source(name: str, typ: str, cfg, *, seed: int):
     """Instantiate the source ``name`` of type ``typ`` from its typed config."""
     return SOURCE_TYPES[typ][1](name, cfg, seed=seed)
+
+
+def _register_optional() -> None:
+    # these modules import their readers (pydicom, nibabel) lazily, so registering them is cheap
+    from . import dicom, files, nifti  # noqa: F401
+
+
+_register_optional()

@@ -1,0 +1,146 @@
+"""``python -m data_pipelines verify DIR...``: check shard folders against their ``sizes.json``/``manifest.json``.
+
+Checks: every shard listed in ``sizes.json`` exists with that many samples (and the manifest's sha256);
+every sample has exactly one image member, a ``.txt`` and a schema-valid ``.json``; every image decodes
+with the recorded width/height; keys are unique; no ``sha256`` is on an exclusion list.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+from .sources.base import MODALITIES
+from .writer import file_sha256
+
+REQUIRED = {
+    "key": str, "source": str, "source_id": str, "split": str, "modality": str, "anatomy": str,
+    "labels": list, "captions": list, "caption_kinds": list, "caption_backend": str, "sha256": str,
+    "width": int, "height": int,
+}  # fmt: skip
+IMAGE_EXTS = ("jpg", "jpeg", "png")
+
+
+def check_meta(meta: dict) -> list[str]:
+    """Schema problems of one sample's ``.json`` (empty list = valid)."""
+    errs = [f"{k}: missing or not {t.__name__}" for k, t in REQUIRED.items() if not isinstance(meta.get(k), t)]
+    if errs:
+        return errs
+    if meta["modality"] not in MODALITIES:
+        errs.append(f"modality {meta['modality']!r} not in {MODALITIES}")
+    if not meta["labels"] or not all(isinstance(x, str) and x for x in meta["labels"]):
+        errs.append("labels must be a non-empty list of strings")
+    if not meta["captions"] or len(meta["captions"]) != len(meta["caption_kinds"]):
+        errs.append("captions must be non-empty and parallel to caption_kinds")
+    if len(meta["sha256"]) != 64:
+        errs.append("sha256 must be 64 hex characters")
+    return errs
+
+
+def _samples(path: Path):
+    groups: dict[str, dict[str, bytes]] = {}
+    order = []
+    with tarfile.open(path) as tf:
+        for m in tf:
+            if not m.isfile():
+                continue
+            key, _, ext = m.name.partition(".")
+            if key not in groups:
+                groups[key] = {}
+                order.append(key)
+            groups[key][ext] = tf.extractfile(m).read()
+    return [(k, groups[k]) for k in order]
+
+
+def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=print) -> list[str]:
+    """Verify one split folder; returns the list of problems (logged as they are found)."""
+    from .imageio import decode_shard_image
+
+    d = Path(split_dir)
+    problems: list[str] = []
+
+    def bad(msg: str) -> None:
+        problems.append(msg)
+        log(f"  FAIL {d.name}: {msg}")
+
+    try:
+        sizes = json.loads((d / "sizes.json").read_text())
+        manifest = json.loads((d / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        bad(f"cannot read sizes.json/manifest.json: {e}")
+        return problems
+    sha = {s["file"]: s["sha256"] for s in manifest.get("shards", [])}
+    if set(sizes) != set(sha):
+        bad("sizes.json and manifest.json list different shards")
+    stray = {p.name for p in d.glob("*.tar")} - set(sizes)
+    if stray:
+        bad(f"shards not listed in sizes.json: {sorted(stray)[:5]}")
+    keys: set[str] = set()
+    total = 0
+    for name, count in sorted(sizes.items()):
+        p = d / name
+        if not p.is_file():
+            bad(f"{name}: missing")
+            continue
+        if name in sha and file_sha256(p) != sha[name]:
+            bad(f"{name}: sha256 differs from manifest")
+        try:
+            samples = _samples(p)
+        except (tarfile.TarError, OSError) as e:
+            bad(f"{name}: unreadable tar ({type(e).__name__})")
+            continue
+        if len(samples) != count:
+            bad(f"{name}: {len(samples)} samples, sizes.json says {count}")
+        for key, members in samples:
+            total += 1
+            if key in keys:
+                bad(f"{name}: duplicate key {key}")
+            keys.add(key)
+            imgs = [e for e in members if e in IMAGE_EXTS]
+            if len(imgs) != 1 or "json" not in members or "txt" not in members:
+                bad(f"{name}/{key}: members {sorted(members)}; need one image, .txt and .json")
+                continue
+            try:
+                meta = json.loads(members["json"])
+            except ValueError:
+                bad(f"{name}/{key}: .json does not parse")
+                continue
+            for e in check_meta(meta):
+                bad(f"{name}/{key}: {e}")
+            try:
+                px = decode_shard_image(members[imgs[0]])
+            except Exception as e:
+                bad(f"{name}/{key}: image does not decode ({type(e).__name__})")
+                continue
+            if (px.shape[1], px.shape[0]) != (meta.get("width"), meta.get("height")):
+                bad(
+                    f"{name}/{key}: image is {px.shape[1]}x{px.shape[0]}, "
+                    f"json says {meta.get('width')}x{meta.get('height')}"
+                )
+            if meta.get("sha256") in exclude:
+                bad(f"{name}/{key}: sha256 is on the exclusion list")
+    if manifest.get("num_samples") != total:
+        bad(f"manifest num_samples {manifest.get('num_samples')} != {total} samples found")
+    log(f"  {'ok  ' if not problems else 'BAD '} {d}: {total} samples in {len(sizes)} shards")
+    return problems
+
+
+def verify_paths(paths: list[str], *, exclude: list[str] = (), log=print) -> bool:
+    """Verify split folders (a folder without sizes.json is searched for split sub-folders)."""
+    from .build import read_exclusions
+
+    ex = read_exclusions(list(exclude))
+    dirs = []
+    for p in map(Path, paths):
+        if (p / "sizes.json").is_file():
+            dirs.append(p)
+        else:
+            subs = sorted(q.parent for q in p.glob("*/sizes.json"))
+            if not subs:
+                raise FileNotFoundError(f"no sizes.json in {p} or its sub-folders")
+            dirs.extend(subs)
+    ok = True
+    for d in dirs:
+        ok &= not verify_dir(d, exclude=ex, log=log)
+    return ok
