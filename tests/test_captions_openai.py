@@ -1,15 +1,19 @@
 """The `openai` caption backend against a local OpenAI-compatible server that misbehaves on purpose."""
 
+import hashlib
 import json
 import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from data_pipelines import captions
 from data_pipelines.captions import CaptionConfig, CaptionConverter
 
+PROMPT_FILE = Path(captions.__file__).parent / "prompts" / "label_to_caption_v1.txt"
 KEY_ENV = "MEDCLIP_CAPTIONS_TEST_KEY"
 SECRET = "sk-test-7f3a9c1e-DO-NOT-LEAK"
 
@@ -189,6 +193,8 @@ def test_every_server_behaviour_ends_in_valid_captions_or_a_counted_fallback(
         assert (b.backend, b.fallback, len(b.captions)) == ("openai", False, 10), (lab, b.fallback_reason)
         assert b.captions == json.loads(good_answer(lab)), lab  # the server's captions, in order, unchanged
         assert b.provenance["llm_id"] == "test-llm" and b.provenance["date"]
+        assert b.provenance["prompt_id"] == "label_to_caption_v1"
+        assert b.provenance["prompt_sha256"] == hashlib.sha256(PROMPT_FILE.read_bytes()).hexdigest()
     for lab, why in (
         ("kidney stone", "unparseable=2"),
         ("brain tumor", "llm_error: "),

@@ -163,7 +163,7 @@ class CaptionConverter:
             return {
                 "backend": self.cfg.backend,
                 "backends_used": dict(sorted(Counter(b.backend for b in banks).items())),
-                "llm_id": self.generator.llm.llm_id if self.generator else None,
+                "llm_id": self.generator.llm_id if self.generator else None,
                 "prompt_id": self.generator.prompt.prompt_id if self.generator else "knowledge",
                 "prompt_sha256": self.generator.prompt.sha256 if self.generator else self.knowledge_sha256,
                 "multilabel_policy": self.cfg.multilabel_policy,

@@ -44,7 +44,7 @@ class Finding:
         out = [self.name, self.label, *self.synonyms]
         if self.canonical:
             out.append(self.canonical)
-        return tuple(dict.fromkeys(t for t in out if t and len(normalize(t)) > 2))
+        return tuple(dict.fromkeys(t for t in out if normalize(t)))
 
 
 def clean_label(label: str) -> str:
