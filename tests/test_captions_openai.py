@@ -256,6 +256,19 @@ def test_concurrency_limit_is_respected(server_factory, tmp_path, monkeypatch):
     assert 2 <= srv.max_inflight <= 3
 
 
+def test_no_server_at_base_url_stops_with_a_clear_error(tmp_path):
+    import socket
+
+    from data_pipelines.captions.llm import LLMConfigError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = CaptionConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01)
+    with pytest.raises(LLMConfigError, match="connection refused"):
+        CaptionConverter(cfg).bank("xray", "chest", ["pneumonia"])
+
+
 def test_auth_failure_stops_with_a_clear_error(tmp_path, monkeypatch):
     class Deny(BaseHTTPRequestHandler):
         def log_message(self, *a):

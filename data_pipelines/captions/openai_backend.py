@@ -59,6 +59,7 @@ class OpenAIBackend:
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.system = system
         self.requests = 0  # HTTP requests sent (including retries)
+        self.answered = 0  # requests that got any HTTP answer
 
     @classmethod
     def from_config(cls, cfg) -> OpenAIBackend:
@@ -98,6 +99,7 @@ class OpenAIBackend:
             }
         ).encode()
         last = ""
+        refused = 0
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = min(self.backoff * 2 ** (attempt - 1), 30.0)
@@ -107,8 +109,10 @@ class OpenAIBackend:
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     payload = json.loads(resp.read().decode("utf-8", "replace"))
+                self.answered += 1
                 return _content(payload)
             except urllib.error.HTTPError as e:
+                self.answered += 1
                 if e.code in _FATAL:
                     raise LLMConfigError(
                         f"caption LLM endpoint {self.url} answered HTTP {e.code} ({_FATAL[e.code]}) "
@@ -120,6 +124,7 @@ class OpenAIBackend:
                 last = f"timeout after {self.timeout:g} s"
             except urllib.error.URLError as e:
                 reason = e.reason
+                refused += isinstance(reason, ConnectionRefusedError)
                 last = (
                     f"timeout after {self.timeout:g} s"
                     if isinstance(reason, TimeoutError)
@@ -130,6 +135,10 @@ class OpenAIBackend:
             except (json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as e:
                 last = f"malformed response ({type(e).__name__})"
             log.debug("caption LLM request %d/%d to %s failed: %s", attempt + 1, self.retries + 1, self.url, last)
+        if refused == self.retries + 1 and not self.answered:
+            raise LLMConfigError(
+                f"no server answers at {self.url} (connection refused); start it or fix captions.base_url"
+            )
         raise LLMError(f"{self.url}: {last} after {self.retries + 1} tries")
 
 
