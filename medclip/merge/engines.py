@@ -43,10 +43,15 @@ class MergedOutput:
 
 
 class NaiveMerger:
-    """The reference: one merged state dict per distinct coefficient, loaded into a working model."""
+    """The reference: one merged state dict per distinct coefficient, loaded into a working model.
 
-    def __init__(self, pair: MergePair) -> None:
-        self.pair = pair
+    By default only the differing tensors are interpolated (identical ones are shared). ``literal=True``
+    is the spec's section-4 cost model: every floating tensor is interpolated and loaded, and the text
+    features are recomputed after every rebuild (see :class:`TextBank`).
+    """
+
+    def __init__(self, pair: MergePair, *, literal: bool = False) -> None:
+        self.pair, self.literal = pair, literal
         self.work = copy.deepcopy(pair.expert)
         self.current: float | None = 0.0  # the working copy starts as the expert (lam = 0)
         self.rebuilds = 0
@@ -56,7 +61,7 @@ class NaiveMerger:
         lam = float(lam)
         if self.current != lam:
             with torch.no_grad():
-                load_into(self.work, self.pair.merged_state_dict(lam))
+                load_into(self.work, self.pair.merged_state_dict(lam, every_float=self.literal))
             self.current = lam
             self.rebuilds += 1
         return self.work
@@ -101,6 +106,8 @@ class TextBank:
 
     def features(self, lams: Sequence[float]) -> dict[float, torch.Tensor]:
         """``{lam: (C, d)}`` for every requested coefficient."""
+        if self.naive is not None and self.naive.literal:  # spec-literal reference: recompute every time
+            return {float(x): build_text_classifier(self.naive.model_at(x), self.tok, self.prompts) for x in lams}
         todo = sorted({float(x) for x in lams} - set(self.cache))
         if not self.pair.text_differs:
             return {float(x): self.t_e for x in lams}
@@ -133,6 +140,7 @@ def merged_logits(
     batch_size: int = 64,
     lowrank: dict[str, LowRank] | None = None,
     per_sample: bool = False,
+    naive_literal: bool = False,
 ) -> MergedOutput:
     """Cosine logits and logit scales of the merged model of every sample.
 
@@ -148,6 +156,8 @@ def merged_logits(
         lowrank: low-rank deltas for the ``delta`` engine.
         per_sample: naive engine only: forward one image at a time (the T3 reference) instead of batching
             runs of equal lam.
+        naive_literal: naive engine only: interpolate every floating tensor and recompute the text features
+            at every rebuild (the spec's literal reference and cost model).
     """
     if engine not in ENGINES:
         raise MergeError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -155,7 +165,7 @@ def merged_logits(
     n = len(lam)
     get = images if callable(images) else (lambda a, b: images[a:b])
     t0 = time.perf_counter()
-    naive = NaiveMerger(pair)
+    naive = NaiveMerger(pair, literal=naive_literal and engine == "naive")
     dual = None if engine == "naive" else DualEngine(pair, mode=engine, lowrank=lowrank)
     bank = TextBank(pair, tokenizer, class_prompts, text_mode=text_mode, dual=dual, naive=naive)
     cos = torch.empty(n, len(class_prompts))

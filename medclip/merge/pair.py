@@ -134,10 +134,11 @@ class MergePair:
         """``tau = theta_e - theta_b`` for every differing key (fp32)."""
         return {k: self.expert_sd[k] - self.base_sd[k] for k in self.differing}
 
-    def merged_state_dict(self, lam: float) -> dict[str, torch.Tensor]:
+    def merged_state_dict(self, lam: float, *, every_float: bool = False) -> dict[str, torch.Tensor]:
         """``lam * theta_b + (1 - lam) * theta_e`` by ``torch.lerp`` (exact at 0 and 1), differing keys."""
         lam = float(lam)
-        return {k: torch.lerp(self.expert_sd[k], self.base_sd[k], lam) for k in self.differing}
+        keys = [k for k, v in self.base_sd.items() if v.is_floating_point()] if every_float else self.differing
+        return {k: torch.lerp(self.expert_sd[k], self.base_sd[k], lam) for k in keys}
 
     def with_offsets(self, offsets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``theta_b + offset`` for the given keys (static merges: task arithmetic, TIES, DARE)."""
