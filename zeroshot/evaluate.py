@@ -140,6 +140,21 @@ def dataset_metrics(ds: DatasetSpec, items: Items, cos: np.ndarray, scale: float
     return out
 
 
+def prompt_overlap_report(prompts: list[list[str]], captions: set[str], max_captions: int = 5000) -> dict:
+    """Eval-prompt hygiene (spec R7): exact matches with the dataset's captions, plus the caption engineer's
+    near-duplicate / n-gram statistics (``data_pipelines.captions.prompt_overlap``) when it is installed."""
+    flat = sorted({p for ps in prompts for p in ps})
+    exact = len({normalize_text(p) for p in flat} & captions)
+    out = {"n_prompts": len(flat), "n_captions": len(captions), "exact": exact}
+    try:
+        from data_pipelines.captions import prompt_overlap
+    except ImportError:
+        return out
+    stats = prompt_overlap(flat, sorted(captions)[:max_captions])
+    out.update({k: stats[k] for k in ("near_duplicates", "max_jaccard", "ngram_overlap") if k in stats})
+    return out
+
+
 def evaluate_dataset(
     model,
     tokenizer,
@@ -173,8 +188,7 @@ def evaluate_dataset(
     scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 1.0
     res = dataset_metrics(ds, items, cos, scale)
     if items.captions:
-        flat = {normalize_text(p) for ps in prompts for p in ps}
-        res["prompt_overlap"] = f"{len(flat & items.captions)} of {len(flat)} distinct prompts"
+        res["prompt_overlap"] = prompt_overlap_report(prompts, items.captions)
     return {
         **base,
         "status": "ok",

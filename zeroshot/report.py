@@ -135,8 +135,19 @@ def markdown(report: dict, plot_files: dict[str, str]) -> str:
             lines += ["| class | accuracy (recall) | n |", "|---|---|---|"]
             for c, a, n in zip(r["classnames"], m["per_class_accuracy"], m["per_class_support"]):
                 lines.append(f"| {c} | {_pct(a)} | {n} |")
-        if r.get("prompt_overlap") is not None:
-            lines.append(f"\nEval prompts found verbatim among this dataset's captions: {r['prompt_overlap']}.")
+        ov = r.get("prompt_overlap")
+        if ov:
+            extra = ""
+            if "max_jaccard" in ov:
+                extra = (
+                    f"; near duplicates (word Jaccard ≥ 0.9): {ov.get('near_duplicates')}, max Jaccard "
+                    f"{ov['max_jaccard']:.2f}, share of prompt 4-grams seen in captions "
+                    f"{ov.get('ngram_overlap', 0):.2f}"
+                )
+            lines.append(
+                f"\nPrompt overlap with this dataset's captions (spec R7): {ov['exact']} of {ov['n_prompts']} "
+                f"eval prompts appear verbatim among {ov['n_captions']} captions{extra}."
+            )
         lines.append("")
     lines += _extras_markdown(report)
     if plot_files:

@@ -29,13 +29,16 @@ from .suites import class_prompts
 
 
 class _Corrupter:
-    """Picklable ``array_transform`` for DataLoader workers."""
+    """Picklable ``array_transform`` for DataLoader workers: flat index -> (corruption, severity, image)."""
 
-    def __init__(self, name: str, severity: int, seed: int) -> None:
-        self.name, self.severity, self.seed = name, severity, seed
+    def __init__(self, jobs: list[tuple[str, int, int]], seed: int) -> None:
+        self.jobs, self.seed = jobs, seed
 
     def __call__(self, i: int, arr: np.ndarray) -> np.ndarray:
-        return corrupt(arr, self.name, self.severity, self.seed * 1_000_003 + i)
+        name, severity, image = self.jobs[i]
+        if name == "clean":
+            return arr
+        return corrupt(arr, name, severity, self.seed * 1_000_003 + image)
 
 
 def corruption_errors(
@@ -51,36 +54,44 @@ def corruption_errors(
     rank: int = 0,
     world_size: int = 1,
 ) -> dict:
-    """Clean error and ``{corruption: [error at severity 1..5]}`` of one dataset's (limited) items."""
+    """Clean error and ``{corruption: [error at severity 1..5]}`` of one dataset's (limited) items.
+
+    All (corruption, severity, image) combinations go through one DataLoader pass, so decoding and
+    corrupting run in the workers in parallel with the model.
+    """
     text = build_text_classifier(model, tokenizer, class_prompts(ds), device=device)
-    labels = items.labels
-
-    def error(sub: Items, transform) -> float:
-        cos = score_items(
-            model,
-            preprocess,
-            sub,
-            text,
-            device=device,
-            opts=opts,
-            rank=rank,
-            world_size=world_size,
-            array_transform=transform,
-        )
-        return float(np.mean(cos.argmax(1) != sub.labels))
-
-    out = {"n_samples": len(items), "clean_error": error(items, None), "errors": {}, "n_per_corruption": {}}
     mods = np.asarray(items.modalities)
+    groups: list[tuple[str, int, np.ndarray]] = [("clean", 0, np.arange(len(items)))]
     for name in corruptions or CORRUPTIONS:
-        sub = items
+        keep = np.arange(len(items))
         if name in MODALITY_ONLY:
             keep = np.flatnonzero(np.isin(mods, MODALITY_ONLY[name]))
-            if len(keep) == 0:
-                continue
-            sub = items.subset(keep)
-        out["errors"][name] = [error(sub, _Corrupter(name, s, opts.seed)) for s in range(1, 6)]
-        out["n_per_corruption"][name] = len(sub)
-    del labels
+        if len(keep):
+            groups += [(name, s, keep) for s in range(1, 6)]
+    jobs = [(name, s, int(i)) for name, s, keep in groups for i in keep]
+    flat = Items([items.sources[j[2]] for j in jobs], items.labels[[j[2] for j in jobs]], ["?"] * len(jobs))
+    cos = score_items(
+        model,
+        preprocess,
+        flat,
+        text,
+        device=device,
+        opts=opts,
+        rank=rank,
+        world_size=world_size,
+        array_transform=_Corrupter(jobs, opts.seed),
+    )
+    wrong = cos.argmax(1) != flat.labels
+    out = {"n_samples": len(items), "clean_error": None, "errors": {}, "n_per_corruption": {}}
+    pos = 0
+    for name, _severity, keep in groups:
+        err = float(np.mean(wrong[pos : pos + len(keep)]))
+        pos += len(keep)
+        if name == "clean":
+            out["clean_error"] = err
+            continue
+        out["errors"].setdefault(name, []).append(err)
+        out["n_per_corruption"][name] = len(keep)
     return out
 
 

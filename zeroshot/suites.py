@@ -174,7 +174,10 @@ def load_suite(name_or_path: str | Path, data_root: str | Path | None = None) ->
     """Load and validate a suite; ``data_root`` overrides the suite's own root."""
     path = suite_path(name_or_path)
     data = read_yaml(path)
-    suite = from_dict(SuiteSpec, data, where=f"{path.name}")
+    try:
+        suite = from_dict(SuiteSpec, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     if data_root is not None:
         suite.data_root = str(data_root)
     return suite
