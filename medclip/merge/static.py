@@ -34,6 +34,9 @@ def _global_topk_mask(taus: Sequence[dict[str, torch.Tensor]], keep_frac: float)
     """Per task vector, a mask keeping its top ``keep_frac`` entries by magnitude (global over all tensors)."""
     masks = []
     for tau in taus:
+        if not tau:
+            masks.append({})
+            continue
         flat = torch.cat([t.abs().flatten() for t in tau.values()])
         k = max(1, int(round(keep_frac * flat.numel())))
         thresh = torch.topk(flat, k, sorted=False).values.min()

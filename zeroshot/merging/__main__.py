@@ -1,0 +1,5 @@
+"""``python -m zeroshot.merging`` == ``medclip-merge``."""
+
+from .cli import cli
+
+cli()

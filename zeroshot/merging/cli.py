@@ -1,0 +1,50 @@
+"""``medclip-merge``: run T3 / T3_B and every baseline on a base / expert pair and write the report.
+
+    medclip-merge --base runs/demo/checkpoints/latest.pt --expert runs/merge/expert_xray.pt --suite demo \
+        --out reports/merge [--config configs/merge/demo.yaml] [key=value ...]
+
+Keys are those of :class:`zeroshot.merging.protocol.ProtocolConfig` (merge settings under ``merge.``, the
+coefficient under ``merge.coef.``), e.g. ``merge.coef.gamma=5 corruptions=[jpeg] max_samples=100``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from medclip.config import load_config, save_config
+
+from .protocol import ProtocolConfig, run_protocol
+from .report import write_report
+
+
+def cli(argv: list[str] | None = None) -> dict:
+    """Entry point (callable in-process); returns the report dict."""
+    ap = argparse.ArgumentParser(prog="medclip-merge", description=__doc__.splitlines()[0])
+    ap.add_argument("--base", required=True, help="base (generalist) checkpoint or model name")
+    ap.add_argument("--expert", required=True, help="expert checkpoint (same architecture)")
+    ap.add_argument("--suite", default=None, help="suite name or YAML (default: from the config, demo)")
+    ap.add_argument("--data-root", default=None, help="override the suite's data root")
+    ap.add_argument("--out", required=True, help="report folder (report.md, report.json, config.yaml)")
+    ap.add_argument("--config", action="append", default=[], help="YAML file(s) of ProtocolConfig keys")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    overrides = list(args.overrides)
+    if args.suite:
+        overrides.insert(0, f"suite={args.suite}")
+    if args.data_root:
+        overrides.insert(0, f"data_root={args.data_root}")
+    cfg = load_config(ProtocolConfig, args.config, overrides)
+    cfg.validate()
+    save_config(cfg, f"{args.out}/config.yaml")
+    report = run_protocol(args.base, args.expert, cfg)
+    js, md = write_report(report, args.out)
+    print(md.read_text())
+    print(json.dumps({"report": str(md), "json": str(js), "wall_s": round(report["wall_s"], 1)}))
+    return report
+
+
+if __name__ == "__main__":
+    cli()
