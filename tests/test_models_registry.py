@@ -135,3 +135,16 @@ def test_real_size_architectures_match_their_published_shape(name):
         f = model.encode_image(torch.randn(1, 3, 224, 224), normalize=True)
         t = model.encode_text(ids, normalize=True)
     assert f.shape == t.shape == (1, 512)
+
+
+def test_import_is_cheap_and_registers_with_open_clip():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, medclip, medclip.config; assert 'torch' not in sys.modules, 'import medclip pulled torch';"
+        "import open_clip, medclip.models;"
+        "names = set(open_clip.list_models());"
+        "assert {'medclip-tiny', 'medclip-small', 'biomedclip-vit-b16', 'unimed-clip-vit-b16'} <= names, names"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,9 +1,9 @@
 """Registry of medclip model architectures, registered into open_clip's own config table.
 
 Architectures are JSON files in ``model_configs/`` (open_clip's format). Placeholders in string values
-are resolved when registered: ``${MINILM}`` (the pretrained MiniLM folder from its PyPI package) and
-``${TINY_BERT}`` (a tiny random BERT built locally). After ``import medclip`` every name listed by
-:func:`list_models` also works in plain ``open_clip.create_model_and_transforms``.
+resolve to local folders: ``${MINILM}`` (the pretrained MiniLM from its PyPI package; resolved at import)
+and ``${TINY_BERT}`` (a tiny random BERT built locally; resolved at first use through medclip). After
+``import medclip.models`` the registered names also work in plain ``open_clip.create_model_and_transforms``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .local_text import minilm_path, tiny_bert_path
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 _PLACEHOLDERS = {"${MINILM}": minilm_path, "${TINY_BERT}": tiny_bert_path}
+_LAZY_PLACEHOLDERS = ("${TINY_BERT}",)  # these build files on first use; ${MINILM} is a cheap path lookup
 _MEDCLIP_MODELS: dict[str, dict] = {}
 
 
@@ -50,7 +51,7 @@ def register_model_config(name: str, config: dict) -> None:
         if key not in config:
             raise ValueError(f"model config {name!r} lacks {key!r}")
     _MEDCLIP_MODELS[name] = copy.deepcopy(config)
-    if not any(_needs(config, p) for p in _PLACEHOLDERS):
+    if not any(_needs(config, p) for p in _LAZY_PLACEHOLDERS):
         _oc_factory._MODEL_CONFIGS[name] = _resolve(config)
 
 
