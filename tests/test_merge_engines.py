@@ -190,3 +190,17 @@ def test_m12_order_independence_and_shuffle_rejected(models, images):
     assert torch.allclose(res_p["t3"].lam, res["t3"].lam[perm])
     with pytest.raises(Exception, match="shuffle"):
         run_methods(pair, images, tokenizer=tok, class_prompts=PROMPTS, cfg=MergeConfig(shuffle=True))
+
+
+def test_text_modes(models, images):
+    pair = _pair(models)
+    tok = models[3]
+    lam = torch.tensor([0.2, 0.2, 0.6, 0.6, 0.9, 0.1, 0.4], dtype=torch.float64)
+    kw = dict(tokenizer=tok, class_prompts=PROMPTS, batch_size=4)
+    auto = merged_logits(pair, images, lam, engine="dual", **kw)
+    rec = merged_logits(pair, images, lam, engine="dual", text_mode="recompute", **kw)
+    assert (auto.cos - rec.cos).abs().max() < 1e-5 and rec.rebuilds == len(set(lam.tolist()))
+    approx = merged_logits(pair, images, lam, engine="dual", text_mode="approx_mix", **kw)
+    assert approx.info["text_mode"] == "approx_mix" and (approx.cos - auto.cos).abs().max() > 1e-6
+    with pytest.raises(MergeError, match="text_mode"):
+        merged_logits(pair, images, lam, engine="dual", text_mode="bogus", **kw)

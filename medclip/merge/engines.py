@@ -80,14 +80,17 @@ def _runs(lam: torch.Tensor) -> list[tuple[int, int]]:
 class TextBank:
     """Class features ``t(lam)`` of merged models, computed once per distinct coefficient."""
 
-    def __init__(self, pair, tokenizer, class_prompts, *, text_mode, dual, naive, chunk_rows=4096) -> None:
+    def __init__(self, pair, tokenizer, class_prompts, *, text_mode, dual, naive, chunk_rows=4096, endpoint_text=None):
         if text_mode not in TEXT_MODES:
             raise MergeError(f"text_mode must be one of {TEXT_MODES}, got {text_mode!r}")
         self.pair, self.tok, self.prompts, self.mode = pair, tokenizer, class_prompts, text_mode
         self.dual, self.naive, self.chunk_rows = dual, naive, chunk_rows
         self.cache: dict[float, torch.Tensor] = {}
-        self.t_e = build_text_classifier(pair.expert, tokenizer, class_prompts)
-        self.t_b = build_text_classifier(pair.base, tokenizer, class_prompts) if pair.text_differs else self.t_e
+        if endpoint_text is not None:  # (t_e, t_b) already computed by the caller for these prompts
+            self.t_e, self.t_b = endpoint_text
+        else:
+            self.t_e = build_text_classifier(pair.expert, tokenizer, class_prompts)
+            self.t_b = build_text_classifier(pair.base, tokenizer, class_prompts) if pair.text_differs else self.t_e
         flat = [p for ps in class_prompts for p in ps]
         self.tokens = tokenizer(flat)
         self.owner = torch.tensor([c for c, ps in enumerate(class_prompts) for _ in ps])
@@ -141,6 +144,7 @@ def merged_logits(
     lowrank: dict[str, LowRank] | None = None,
     per_sample: bool = False,
     naive_literal: bool = False,
+    endpoint_text: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> MergedOutput:
     """Cosine logits and logit scales of the merged model of every sample.
 
@@ -158,6 +162,8 @@ def merged_logits(
             runs of equal lam.
         naive_literal: naive engine only: interpolate every floating tensor and recompute the text features
             at every rebuild (the spec's literal reference and cost model).
+        endpoint_text: ``(t_e, t_b)`` class features of the expert and the base for ``class_prompts``
+            (``build_text_classifier``), when the caller already has them.
     """
     if engine not in ENGINES:
         raise MergeError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -167,7 +173,8 @@ def merged_logits(
     t0 = time.perf_counter()
     naive = NaiveMerger(pair, literal=naive_literal and engine == "naive")
     dual = None if engine == "naive" else DualEngine(pair, mode=engine, lowrank=lowrank)
-    bank = TextBank(pair, tokenizer, class_prompts, text_mode=text_mode, dual=dual, naive=naive)
+    bank = TextBank(pair, tokenizer, class_prompts, text_mode=text_mode, dual=dual, naive=naive,
+                    endpoint_text=endpoint_text)  # fmt: skip
     cos = torch.empty(n, len(class_prompts))
     scale = torch.empty(n)
     with torch.no_grad():

@@ -31,6 +31,8 @@ class Endpoints:
     scale_b: float
     scale_e: float
     wall_s: float
+    text_b: torch.Tensor | None = None  # (C, d) class features of the base model
+    text_e: torch.Tensor | None = None  # (C, d) of the expert
 
 
 @dataclass
@@ -53,21 +55,23 @@ class MethodResult:
 def endpoint_pass(pair: MergePair, images: torch.Tensor, *, tokenizer, class_prompts, batch_size: int = 64):
     """Pass A: cosine logits of the base and the expert on every image, with each model's own text features."""
     t0 = time.perf_counter()
-    out = []
+    out, texts = [], []
     for model in (pair.base, pair.expert):
         text = build_text_classifier(model, tokenizer, class_prompts)
+        texts.append(text)
         feats = [
             model.encode_image(images[i : i + batch_size], normalize=True) for i in range(0, len(images), batch_size)
         ]
         out.append(torch.cat(feats).float() @ text.T)
     sb, se = (float(m.logit_scale.detach().exp()) for m in (pair.base, pair.expert))
-    return Endpoints(out[0], out[1], sb, se, time.perf_counter() - t0)
+    return Endpoints(out[0], out[1], sb, se, time.perf_counter() - t0, texts[0], texts[1])
 
 
-def _static(pair, name, update, images, tokenizer, class_prompts, batch_size) -> MethodResult:
+def _static(pair, name, update, images, tokenizer, class_prompts, batch_size, text=None) -> MethodResult:
     t0 = time.perf_counter()
     model = pair.build(update)
-    text = build_text_classifier(model, tokenizer, class_prompts)
+    if text is None or pair.text_differs:
+        text = build_text_classifier(model, tokenizer, class_prompts)
     with torch.no_grad():
         f = torch.cat(
             [model.encode_image(images[i : i + batch_size], normalize=True) for i in range(0, len(images), batch_size)]
@@ -99,6 +103,8 @@ def run_methods(
     p_b, p_e = probabilities(ep.cos_b, ep.scale_b, c), probabilities(ep.cos_e, ep.scale_e, c)
     js, lam = t3_lambdas(p_b, p_e, c)
     common = dict(tokenizer=tokenizer, class_prompts=class_prompts, text_mode=cfg.text_mode, batch_size=cfg.batch_size)
+    if ep.text_e is not None:
+        common["endpoint_text"] = (ep.text_e, ep.text_b)
     res: dict[str, MethodResult] = {}
 
     def per_sample(name, lam_i, engine, kind="per_sample", notes=()):
@@ -111,26 +117,33 @@ def run_methods(
             r.notes.append("ablation: coef_target=expert")
         res[name] = r
 
+    def one(name, update):
+        return _static(pair, name, update, images, tokenizer, class_prompts, cfg.batch_size, ep.text_e)
+
     for m in cfg.methods:
         if m == "base":
             res[m] = MethodResult(m, "endpoint", ep.cos_b.argmax(-1), torch.ones(len(images), dtype=torch.float64))
         elif m == "expert":
             res[m] = MethodResult(m, "endpoint", ep.cos_e.argmax(-1), torch.zeros(len(images), dtype=torch.float64))
         elif m == "weight_avg":
-            res[m] = _static(pair, m, static.weight_average(pair), images, tokenizer, class_prompts, cfg.batch_size)
+            res[m] = _static(
+                pair, m, static.weight_average(pair), images, tokenizer, class_prompts, cfg.batch_size, ep.text_e
+            )
         elif m == "wise_ft":
             for a in [cfg.wise_alpha, *cfg.wise_sweep]:
                 key = m if a == cfg.wise_alpha else f"wise_ft@{a:g}"
-                res[key] = _static(pair, key, static.wise_ft(pair, a), images, tokenizer, class_prompts, cfg.batch_size)
+                res[key] = _static(
+                    pair, key, static.wise_ft(pair, a), images, tokenizer, class_prompts, cfg.batch_size, ep.text_e
+                )
         elif m == "task_arithmetic":
             upd = static.task_arithmetic(pair, cfg.ta_scale)
-            res[m] = _static(pair, m, upd, images, tokenizer, class_prompts, cfg.batch_size)
+            res[m] = one(m, upd)
         elif m == "ties":
             upd = static.ties(pair, top_k=cfg.ties_top_k, scale=cfg.ties_scale)
-            res[m] = _static(pair, m, upd, images, tokenizer, class_prompts, cfg.batch_size)
+            res[m] = one(m, upd)
         elif m == "dare":
             upd = static.dare(pair, drop=cfg.dare_drop, scale=cfg.dare_scale, seed=cfg.dare_seed)
-            res[m] = _static(pair, m, upd, images, tokenizer, class_prompts, cfg.batch_size)
+            res[m] = one(m, upd)
         elif m == "ensemble":
             pe = baselines.output_ensemble(p_b, p_e, cfg.ensemble_c)
             res[m] = MethodResult(m, "output", pe.argmax(-1), needs_pass_a=True, notes=["output space, not a merge"])

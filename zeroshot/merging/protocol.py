@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from medclip.config import ConfigError
+from medclip.config import ConfigError, to_dict
 from medclip.merge.config import MergeConfig
 from medclip.merge.pair import MergePair
 from medclip.merge.t3 import run_methods
@@ -158,6 +158,7 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
             "text_differs": pair.text_differs,
             "lowrank_delta": lowrank is not None,
             "wall_s": time.perf_counter() - t0,
+            "config": to_dict(cfg),
         }
     )
     return report
