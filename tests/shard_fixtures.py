@@ -89,7 +89,7 @@ def write_shards(
                 if png16:
                     g = arr.mean(axis=2).astype(np.uint16) * 200
                     buf = io.BytesIO()
-                    Image.fromarray(g, mode="I;16").save(buf, format="PNG")
+                    Image.fromarray(g).save(buf, format="PNG")
                     ext, data = "png", buf.getvalue()
                 else:
                     buf = io.BytesIO()

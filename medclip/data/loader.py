@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .config import DataConfig
-from .stream import mix, seeded_rng, shuffle, source_stream
+from .stream import mix, seeded_rng, source_stream
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class ShardStream(IterableDataset):
         from .samples import MODALITY_ALIASES  # noqa: F401  (keeps worker imports warm)
 
         unit, n_units = self.rank * self.n_roles + role, self.world_size * self.n_roles
+        # a buffer larger than what a reader sees per epoch would only delay the first batch
+        cap = max(1, self.batches_per_epoch * self.cfg.batch_size // self.n_roles)
         streams = [
             source_stream(
                 urls,
@@ -63,18 +65,12 @@ class ShardStream(IterableDataset):
                 split_by=self.split_by,
                 shard_shuffle=self.cfg.shard_shuffle,
                 resampled=self.cfg.resampled,
+                bufsize=min(self.cfg.shuffle_buffer, cap),
+                initial=min(self.cfg.shuffle_initial, cap),
             )
             for i, urls in enumerate(self.sources)
         ]
-        mixed = mix(streams, self.weights, seeded_rng(self.seed, epoch, "mix", unit))
-        # a buffer larger than what a reader sees per epoch would only re-read the same shards
-        cap = max(1, self.batches_per_epoch * self.cfg.batch_size // self.n_roles)
-        return shuffle(
-            mixed,
-            bufsize=min(self.cfg.shuffle_buffer, cap),
-            initial=min(self.cfg.shuffle_initial, cap),
-            rng=seeded_rng(self.seed, epoch, "shuffle", unit),
-        )
+        return mix(streams, self.weights, seeded_rng(self.seed, epoch, "mix", unit))
 
     def __iter__(self):
         from .samples import make_example

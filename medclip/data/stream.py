@@ -36,16 +36,24 @@ def source_stream(
     split_by: str,
     shard_shuffle: bool,
     resampled: bool,
+    bufsize: int = 0,
+    initial: int = 0,
 ) -> Iterator[dict]:
-    """Infinite stream of raw samples of one source for one unit (repeats with a new shard order)."""
+    """Infinite stream of raw samples of one source for one unit (repeats with a new shard order).
+
+    Each pass over the unit's shards goes through its own shuffle buffer (drained at the end of the pass), so
+    an epoch that fits in one pass sees every sample exactly once.
+    """
     if resampled:  # each unit draws shards with replacement from its own RNG: no split needed
         rng = seeded_rng(seed, epoch, "resample", source, unit)
+        rnd = 0
         while True:
             n = 0
-            for _ in range(len(urls)):
-                for s in iter_tar_samples(rng.choice(urls)):
-                    n += 1
-                    yield s
+            drawn = (s for _ in range(len(urls)) for s in iter_tar_samples(rng.choice(urls)))
+            for s in shuffle(drawn, bufsize=bufsize, initial=initial, rng=seeded_rng(seed, epoch, source, unit, rnd)):
+                n += 1
+                yield s
+            rnd += 1
             if n == 0:
                 raise DataError(f"no readable samples in the {len(urls)} shards of {urls[0]} ...")
     if split_by == "shard" and len(urls) < n_units:
@@ -58,20 +66,14 @@ def source_stream(
         order = list(urls)
         if shard_shuffle:
             seeded_rng(seed, epoch, "shards", source, rep).shuffle(order)
-        n = 0
         if split_by == "shard":
-            for url in order[unit::n_units]:
-                for s in iter_tar_samples(url):
-                    n += 1
-                    yield s
+            mine = (s for url in order[unit::n_units] for s in iter_tar_samples(url))
         else:
-            i = 0
-            for url in order:
-                for s in iter_tar_samples(url):
-                    if i % n_units == unit:
-                        n += 1
-                        yield s
-                    i += 1
+            mine = (s for i, s in enumerate(s for url in order for s in iter_tar_samples(url)) if i % n_units == unit)
+        n = 0
+        for s in shuffle(mine, bufsize=bufsize, initial=initial, rng=seeded_rng(seed, epoch, source, unit, rep)):
+            n += 1
+            yield s
         if n == 0:
             raise DataError(f"no readable samples for reader {unit} in the shards of {urls[0]} ...")
         rep += 1
