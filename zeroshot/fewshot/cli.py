@@ -89,7 +89,16 @@ def _load_model(args):
 
 
 def cli(argv=None) -> int:
-    """Entry point; returns 0 on success (callable in-process)."""
+    """Entry point; returns 0 on success (callable in-process). Bad input exits with a one-line message."""
+    from medclip.config import ConfigError
+
+    try:
+        return _main(argv)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"medclip-fewshot: {e}") from e
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:

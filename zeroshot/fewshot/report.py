@@ -75,7 +75,7 @@ def markdown(summary: dict, command: str = "") -> str:
         lines += ["Command:", "", "```", command, "```", ""]
     fs = summary["fewshot"]
     for ds in sorted({c["dataset"] for c in fs}):
-        ks = sorted({c["k"] for c in fs if c["dataset"] == ds and c["k"] > 0})
+        ks = sorted({c["k"] for c in fs if c["dataset"] == ds and c["k"] > 0}) or [0]
         lines += [
             f"## {ds}: accuracy (%), mean ± std over seeds (ddof {summary['std_ddof']})",
             "",
@@ -85,7 +85,7 @@ def markdown(summary: dict, command: str = "") -> str:
         for m in dict.fromkeys(c["method"] for c in fs if c["dataset"] == ds):
             row = {c["k"]: c["accuracy"] for c in fs if c["dataset"] == ds and c["method"] == m}
             if 0 in row:
-                lines.append(f"| {m} (no training) | " + " | ".join(f"{row[0]['mean']:.2f}" for _ in ks) + " |")
+                lines.append(f"| {m} (K=0, same for all K) | " + " | ".join(f"{row[0]['mean']:.2f}" for _ in ks) + " |")
                 continue
             cells = [f"{row[k]['mean']:.2f} ± {row[k]['std']:.2f}" if k in row else "—" for k in ks]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
