@@ -45,7 +45,8 @@ class ProtocolConfig:
     test_split: str | None = None  # split folder; default: the dataset's own path (test)
     expert_modality: str | None = None  # default: the modality stored in the expert checkpoint
     novel_modalities: list[str] = field(default_factory=list)  # default: every other modality
-    max_samples: int | None = None  # per clean setting (seeded subset, dataset order kept)
+    max_samples: int | None = None  # in-domain setting (seeded subset, dataset order kept)
+    novel_max_samples: int | None = None  # per other-modality setting
     corruptions: list[str] = field(default_factory=lambda: ["gaussian_noise", "gaussian_blur", "jpeg", "contrast"])
     severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
     corruption_max_samples: int | None = 200  # per corruption setting
@@ -133,7 +134,7 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
     view = modality_view(suite, ds, modality, path=cfg.test_split, max_samples=cfg.max_samples, seed=cfg.seed)
     run("in_domain", view, load_images(view, preprocess), m.methods)
     for nm in novel:
-        nv = modality_view(suite, ds, nm, path=cfg.test_split, max_samples=cfg.max_samples, seed=cfg.seed)
+        nv = modality_view(suite, ds, nm, path=cfg.test_split, max_samples=cfg.novel_max_samples, seed=cfg.seed)
         run(f"novel:{nm}", nv, load_images(nv, preprocess), m.methods)
     cview = modality_view(
         suite, ds, modality, path=cfg.test_split, max_samples=cfg.corruption_max_samples, seed=cfg.seed
