@@ -42,11 +42,18 @@ def _median_time(fn, repeats: int, warmup: bool = True) -> float:
 
 
 def _xray_prompts() -> list[list[str]]:
-    from zeroshot.suites import class_prompts, load_suite
+    """The demo suite's X-ray class prompts (names + synonyms x templates, as the eval suite expands them).
 
-    ds = load_suite("demo").datasets[0]
-    keep = [i for i, c in enumerate(ds.classes) if c.modality == "xray"]
-    return [class_prompts(ds)[i] for i in keep]
+    Read from ``configs/eval/demo.yaml`` directly: ``bench/zeroshot.py`` shadows the ``zeroshot`` package here.
+    """
+    from pathlib import Path
+
+    from medclip.config import read_yaml
+
+    suite = read_yaml(Path(__file__).resolve().parent.parent / "configs" / "eval" / "demo.yaml")
+    templates = suite["template_sets"]["demo_eval"]
+    classes = [c for c in suite["datasets"][0]["classes"] if c.get("modality") == "xray"]
+    return [[t.format(n) for n in [c["name"], *c.get("synonyms", [])] for t in templates] for c in classes]
 
 
 def main(argv=None) -> dict:
@@ -105,7 +112,7 @@ def main(argv=None) -> dict:
     t_fast = _median_time(fast, args.repeats)
     t_shared = _median_time(naive_shared, max(1, args.repeats // 2))
     t_lit = _median_time(naive_literal, 1, warmup=False)  # one full run: ~100x slower than the rest
-    assert naive_lit.rebuilds - r0 >= 2 * args.batch, "the naive engine must rebuild once per sample"
+    assert naive_lit.rebuilds - r0 >= args.batch, "the naive engine must rebuild once per sample"
     n_params = sum(p.numel() for p in base.parameters())
     print(f"model {args.model} ({n_params / 1e6:.1f}M params, {len(pair.differing)} differing tensors), "
           f"batch {args.batch}, threads {args.threads}")  # fmt: skip
