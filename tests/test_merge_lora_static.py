@@ -140,3 +140,20 @@ def test_dawin_and_controls():
         assert torch.equal(x, baselines.random_lambda(4000, kind, seed=0))
     ens = baselines.output_ensemble(pb, pe, 0.25)
     assert torch.allclose(ens, 0.75 * pb + 0.25 * pe)
+
+
+def test_dawin_bmm_recovers_clusters():
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.tensor([0.15, 0.5, 0.85], dtype=torch.float64)
+    w = torch.cat([c + 0.02 * torch.randn(60, generator=gen, dtype=torch.float64) for c in centers])
+    w = w[torch.randperm(len(w), generator=gen)]
+    assign, means = baselines.beta_mixture_assign(w, 3)
+    assert torch.allclose(means.sort().values, centers, atol=0.01)
+    assert len(set(assign.tolist())) == 3
+    for j in range(3):  # each cluster is one of the generated groups
+        members = w[assign == j]
+        assert (members - members.mean()).abs().max() < 0.1
+    pb = torch.softmax(torch.randn(50, 4, generator=gen, dtype=torch.float64), -1)
+    pe = torch.softmax(3 * torch.randn(50, 4, generator=gen, dtype=torch.float64), -1)
+    lam = baselines.dawin_bmm_lambda(pb, pe, batch=20)
+    assert len(set(lam[:20].tolist())) <= 3 and len(set(lam.tolist())) <= 9

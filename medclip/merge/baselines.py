@@ -59,3 +59,46 @@ def output_ensemble(p_base: torch.Tensor, p_expert: torch.Tensor, c: float = 0.5
     if not 0.0 <= c <= 1.0:
         raise ValueError(f"ensemble weight c must be in [0, 1], got {c}")
     return (1.0 - c) * torch.as_tensor(p_base, dtype=torch.float64) + c * torch.as_tensor(p_expert, dtype=torch.float64)
+
+
+def _beta_logpdf(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - 1) * x.log() + (b - 1) * (1 - x).log() - (torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b))
+
+
+def beta_mixture_assign(w: torch.Tensor, k: int = 3, iters: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit a ``k``-component Beta mixture to ``w`` in (0, 1) by EM (method-of-moments M-step).
+
+    Initialised deterministically from the ``k`` quantile groups of ``w``. Returns ``(assignment (N,),
+    component means a/(a+b) (k,))``.
+    """
+    x = torch.as_tensor(w, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
+    n = len(x)
+    k = max(1, min(k, n))
+    resp = torch.zeros(n, k, dtype=torch.float64)
+    resp[x.argsort(), torch.arange(n) * k // n] = 1.0
+    for _ in range(iters):
+        nk = resp.sum(0).clamp_min(1e-12)
+        mu = (resp * x[:, None]).sum(0) / nk
+        var = (resp * (x[:, None] - mu) ** 2).sum(0) / nk
+        var = torch.minimum(var.clamp_min(1e-8), mu * (1 - mu) * 0.999)
+        common = mu * (1 - mu) / var - 1
+        a, b = mu * common, (1 - mu) * common
+        logp = _beta_logpdf(x[:, None], a, b) + (nk / n).log()
+        new = torch.softmax(logp, dim=1)
+        if torch.allclose(new, resp, atol=1e-10):
+            break
+        resp = new
+    return resp.argmax(1), a / (a + b)
+
+
+def dawin_bmm_lambda(p_base: torch.Tensor, p_expert: torch.Tensor, *, k: int = 3, batch: int = 1024) -> torch.Tensor:
+    """DaWin-BMM (fast variant) as T3's lambda: within each batch of ``batch`` consecutive samples, cluster
+    the entropy-ratio expert weights with a ``k``-component Beta mixture and give every sample its
+    cluster's mean weight (one merged model per cluster); returns ``1 - w``.
+    """
+    w = dawin_expert_weight(p_base, p_expert)
+    out = torch.empty_like(w)
+    for s in range(0, len(w), batch):
+        assign, means = beta_mixture_assign(w[s : s + batch], k)
+        out[s : s + batch] = means[assign]
+    return 1.0 - out

@@ -9,7 +9,7 @@ from .coef import CoefConfig
 
 ALL_METHODS = (
     "base", "expert", "weight_avg", "wise_ft", "task_arithmetic", "ties", "dare", "ensemble",
-    "dawin", "dawin_offset", "t3", "t3_b", "t3_b_mean_js", "random_uniform", "random_n05", "random_n08",
+    "dawin", "dawin_offset", "dawin_bmm", "t3", "t3_b", "t3_b_mean_js", "random_uniform", "random_n05", "random_n08",
 )  # fmt: skip
 
 
@@ -40,6 +40,8 @@ class MergeConfig:
     dare_seed: int = 0  # DARE mask seed
     ensemble_c: float = 0.5  # output ensemble weight on the expert
     random_seed: int = 0  # seed of the random-lambda controls
+    bmm_components: int = 3  # DaWin-BMM: Beta-mixture components per batch
+    bmm_batch: int = 1024  # DaWin-BMM: samples per clustering batch
 
     def validate(self) -> None:
         """Reject unknown engines, methods and orders."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -67,14 +67,13 @@ class NaiveMerger:
         return self.work
 
 
-def _runs(lam: torch.Tensor) -> list[tuple[int, int]]:
-    """Consecutive runs ``[start, end)`` of equal values."""
-    out, start = [], 0
-    for i in range(1, len(lam) + 1):
-        if i == len(lam) or lam[i] != lam[start]:
-            out.append((start, i))
-            start = i
-    return out
+def _groups(lam: torch.Tensor) -> list[torch.Tensor]:
+    """Indices of each distinct value (in order of first appearance), each in dataset order."""
+    values, inverse = torch.unique(lam, return_inverse=True)
+    first = torch.full((len(values),), len(lam), dtype=torch.long).scatter_reduce(
+        0, inverse, torch.arange(len(lam)), reduce="amin"
+    )
+    return [(inverse == j).nonzero().flatten() for j in first.argsort().tolist()]
 
 
 class TextBank:
@@ -133,7 +132,7 @@ class TextBank:
 
 def merged_logits(
     pair: MergePair,
-    images: torch.Tensor | Callable[[int, int], torch.Tensor],
+    images: torch.Tensor,
     lam: torch.Tensor,
     *,
     tokenizer,
@@ -150,11 +149,11 @@ def merged_logits(
 
     Args:
         pair: the base / expert pair.
-        images: ``(N, 3, H, W)`` preprocessed images (dataset order), or ``fn(start, end)`` returning them.
+        images: ``(N, 3, H, W)`` preprocessed images (dataset order).
         lam: ``(N,)`` weight on the base model per sample.
         tokenizer: the models' tokenizer.
         class_prompts: prompts per class (same for every model).
-        engine: ``naive`` (rebuild per distinct consecutive lam), ``dual`` or ``delta``.
+        engine: ``naive`` (one rebuild per distinct lam), ``dual`` or ``delta``.
         text_mode: ``auto`` (exact; shared when the text side is identical), ``recompute``, ``approx_mix``.
         batch_size: forward batch size of the dual / delta engines and of naive runs of equal lam.
         lowrank: low-rank deltas for the ``delta`` engine.
@@ -169,7 +168,6 @@ def merged_logits(
         raise MergeError(f"engine must be one of {ENGINES}, got {engine!r}")
     lam = torch.as_tensor(lam, dtype=torch.float64).flatten()
     n = len(lam)
-    get = images if callable(images) else (lambda a, b: images[a:b])
     t0 = time.perf_counter()
     naive = NaiveMerger(pair, literal=naive_literal and engine == "naive")
     dual = None if engine == "naive" else DualEngine(pair, mode=engine, lowrank=lowrank)
@@ -179,21 +177,21 @@ def merged_logits(
     scale = torch.empty(n)
     with torch.no_grad():
         if engine == "naive":
-            for a, b in _runs(lam):
-                x = float(lam[a])
+            for idx in _groups(lam):
+                x = float(lam[idx[0]])
                 text = bank.features([x])[x]
                 model = naive.model_at(x)
                 step = 1 if per_sample else batch_size
-                for s in range(a, b, step):
-                    e = min(b, s + step)
-                    f = model.encode_image(get(s, e), normalize=True)
-                    cos[s:e] = f.float() @ text.T
-                    scale[s:e] = model.logit_scale.detach().exp().float()
+                for s in range(0, len(idx), step):
+                    rows = idx[s : s + step]
+                    f = model.encode_image(images[rows], normalize=True)
+                    cos[rows] = f.float() @ text.T
+                    scale[rows] = model.logit_scale.detach().exp().float()
         else:
             for s in range(0, n, batch_size):
                 e = min(n, s + batch_size)
                 lb = lam[s:e]
-                f = dual.encode_image(get(s, e), lb.float())
+                f = dual.encode_image(images[s:e], lb.float())
                 texts = bank.features(lb.tolist())
                 for x in set(lb.tolist()):  # one matmul per distinct coefficient
                     rows = (lb == x).nonzero().flatten()

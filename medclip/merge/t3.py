@@ -149,6 +149,9 @@ def run_methods(
             res[m] = MethodResult(m, "output", pe.argmax(-1), needs_pass_a=True, notes=["output space, not a merge"])
         elif m in ("dawin", "dawin_offset"):
             per_sample(m, baselines.dawin_lambda(p_b, p_e, offset=m == "dawin_offset"), cfg.engine)
+        elif m == "dawin_bmm":
+            lb = baselines.dawin_bmm_lambda(p_b, p_e, k=cfg.bmm_components, batch=cfg.bmm_batch)
+            per_sample(m, lb, cfg.batch_engine, kind="batch", notes=[f"{cfg.bmm_components} clusters"])
         elif m == "t3":
             per_sample(m, lam, cfg.engine)
         elif m in ("t3_b", "t3_b_mean_js"):
