@@ -52,12 +52,23 @@ class MethodResult:
 
 
 @torch.no_grad()
-def endpoint_pass(pair: MergePair, images: torch.Tensor, *, tokenizer, class_prompts, batch_size: int = 64):
-    """Pass A: cosine logits of the base and the expert on every image, with each model's own text features."""
+def endpoint_pass(pair: MergePair, images: torch.Tensor, *, tokenizer, class_prompts, batch_size: int = 64,
+                  text_cache: dict | None = None):  # fmt: skip
+    """Pass A: cosine logits of the base and the expert on every image, with each model's own text features.
+
+    ``text_cache`` (a dict owned by the caller, for one pair) reuses class features across calls with the
+    same prompts (e.g. corrupted copies of one data set).
+    """
     t0 = time.perf_counter()
     out, texts = [], []
-    for model in (pair.base, pair.expert):
-        text = build_text_classifier(model, tokenizer, class_prompts)
+    key = tuple(tuple(p) for p in class_prompts)
+    for which, model in (("base", pair.base), ("expert", pair.expert)):
+        if text_cache is not None and (which, key) in text_cache:
+            text = text_cache[(which, key)]
+        else:
+            text = build_text_classifier(model, tokenizer, class_prompts)
+            if text_cache is not None:
+                text_cache[(which, key)] = text
         texts.append(text)
         feats = [
             model.encode_image(images[i : i + batch_size], normalize=True) for i in range(0, len(images), batch_size)
@@ -88,6 +99,7 @@ def run_methods(
     cfg: MergeConfig | None = None,
     lowrank: dict[str, LowRank] | None = None,
     endpoints: Endpoints | None = None,
+    text_cache: dict | None = None,
 ) -> tuple[dict[str, MethodResult], dict]:
     """Evaluate every method of ``cfg.methods`` on ``images`` (dataset order, never shuffled).
 
@@ -98,7 +110,7 @@ def run_methods(
     cfg = cfg or MergeConfig()
     cfg.validate()
     ep = endpoints or endpoint_pass(pair, images, tokenizer=tokenizer, class_prompts=class_prompts,
-                                    batch_size=cfg.batch_size)  # fmt: skip
+                                    batch_size=cfg.batch_size, text_cache=text_cache)  # fmt: skip
     c = cfg.coef
     p_b, p_e = probabilities(ep.cos_b, ep.scale_b, c), probabilities(ep.cos_e, ep.scale_e, c)
     js, lam = t3_lambdas(p_b, p_e, c)

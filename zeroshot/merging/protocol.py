@@ -84,9 +84,10 @@ def mce(errors: dict[str, dict[int, float]], base_errors: dict[str, dict[int, fl
     return 100.0 * float(np.mean(ces)) if ces else float("nan")
 
 
-def _setting(pair, view, images, cfg: ProtocolConfig, methods, lowrank, tok) -> dict:
+def _setting(pair, view, images, cfg: ProtocolConfig, methods, lowrank, tok, text_cache) -> dict:
     mcfg = MergeConfig(**{**vars(cfg.merge), "methods": list(methods)})
-    res, info = run_methods(pair, images, tokenizer=tok, class_prompts=view.prompts, cfg=mcfg, lowrank=lowrank)
+    res, info = run_methods(pair, images, tokenizer=tok, class_prompts=view.prompts, cfg=mcfg, lowrank=lowrank,
+                            text_cache=text_cache)  # fmt: skip
     labels = view.items.labels
     out = {"n": len(images), "info": info, "methods": {}}
     for name, r in res.items():
@@ -126,10 +127,11 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
     ds = select(suite, [cfg.dataset])[0]
     novel = cfg.novel_modalities or [x for x in modalities_of(suite, ds) if x != modality]
     settings: dict[str, dict] = {}
+    text_cache: dict = {}
 
     def run(key, view, images, methods):
         log.info("setting %s: %d images", key, len(images))
-        settings[key] = _setting(pair, view, images, cfg, methods, lowrank, tok)
+        settings[key] = _setting(pair, view, images, cfg, methods, lowrank, tok, text_cache)
 
     view = modality_view(suite, ds, modality, path=cfg.test_split, max_samples=cfg.max_samples, seed=cfg.seed)
     run("in_domain", view, load_images(view, preprocess), m.methods)
