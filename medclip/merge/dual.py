@@ -165,8 +165,8 @@ class DualEngine:
                     mod.forward = self._leaf_forward(mod)
                 patched.append(mod)
             trunk = getattr(self.model.visual, "trunk", None)
-            if isinstance(trunk, TimmViT):
-                if getattr(trunk, "dynamic_img_size", False) and any(k[0] == id(trunk) for k in self._other):
+            if isinstance(trunk, TimmViT) and any(k[0] == id(trunk) for k in self._other):
+                if getattr(trunk, "dynamic_img_size", False):
                     raise MergeError("dual engine: timm ViT with dynamic_img_size and differing tokens")
                 trunk._pos_embed = lambda x, _t=trunk: dual_ops.timm_pos_embed(self, _t, x)
                 patched.append(trunk)
