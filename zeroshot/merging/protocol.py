@@ -15,6 +15,7 @@ lambda statistics and cost (wall-clock per 1000 images, rebuilds, dual passes).
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from dataclasses import dataclass, field
 
@@ -129,9 +130,15 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
     settings: dict[str, dict] = {}
     text_cache: dict = {}
 
+    log.info("coefficient: %s", to_dict(m.coef))
+    log.info("pair: %d differing tensors (text differs: %s)", len(pair.differing), pair.text_differs)
+
     def run(key, view, images, methods):
-        log.info("setting %s: %d images", key, len(images))
-        settings[key] = _setting(pair, view, images, cfg, methods, lowrank, tok, text_cache)
+        t = time.perf_counter()
+        settings[key] = r = _setting(pair, view, images, cfg, methods, lowrank, tok, text_cache)
+        lam = (r["methods"].get("t3") or {}).get("lambda") or {}
+        log.info("setting %s: %d images, %.1fs; t3 lambda mean %s [%s, %s]", key, len(images),
+                 time.perf_counter() - t, lam.get("mean"), lam.get("min"), lam.get("max"))  # fmt: skip
 
     view = modality_view(suite, ds, modality, path=cfg.test_split, max_samples=cfg.max_samples, seed=cfg.seed)
     run("in_domain", view, load_images(view, preprocess), m.methods)
@@ -161,6 +168,7 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
             "text_differs": pair.text_differs,
             "lowrank_delta": lowrank is not None,
             "wall_s": time.perf_counter() - t0,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "config": to_dict(cfg),
         }
     )

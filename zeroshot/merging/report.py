@@ -25,7 +25,8 @@ def markdown(report: dict) -> str:
         f"- base: `{report.get('base')}`; expert: `{report.get('expert')}`",
         f"- in-domain: {s['in_domain']['n']} images; other modalities: {novel}; "
         f"corruptions: {', '.join(corr) or 'none'} x severities 1-5",
-        f"- differing tensors: {report.get('differing_tensors')}; text side differs: {report.get('text_differs')}",
+        f"- differing tensors: {report.get('differing_tensors')}; text side differs: {report.get('text_differs')}; "
+        f"run wall {report.get('wall_s', 0):.0f} s, peak RSS {report.get('peak_rss_mb', 0):.0f} MB",
         "- ER: error reduction vs the zero-shot base (%); mCE: base = 100; cost: ms per 1000 images on this "
         "machine (merging methods include the shared pass A), rebuilds = merged models built",
         "",
