@@ -76,6 +76,17 @@ def _groups(lam: torch.Tensor) -> list[torch.Tensor]:
     return [(inverse == j).nonzero().flatten() for j in first.argsort().tolist()]
 
 
+def _trim(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Drop all-padding trailing columns for HF text towers (their attention mask ignores padding, so the
+    features are unchanged and the dual text pass over B x prompts sequences is much cheaper)."""
+    text = getattr(model, "text", None)
+    pad = getattr(getattr(text, "config", None), "pad_token_id", None)
+    if type(text).__name__ != "HFTextEncoder" or pad is None or tokens.ndim != 2:
+        return tokens
+    used = (tokens != pad).any(dim=0).nonzero()
+    return tokens if len(used) == 0 else tokens[:, : int(used[-1]) + 1]
+
+
 class TextBank:
     """Class features ``t(lam)`` of merged models, computed once per distinct coefficient."""
 
@@ -91,7 +102,7 @@ class TextBank:
             self.t_e = build_text_classifier(pair.expert, tokenizer, class_prompts)
             self.t_b = build_text_classifier(pair.base, tokenizer, class_prompts) if pair.text_differs else self.t_e
         flat = [p for ps in class_prompts for p in ps]
-        self.tokens = tokenizer(flat)
+        self.tokens = _trim(pair.expert, tokenizer(flat))
         self.owner = torch.tensor([c for c, ps in enumerate(class_prompts) for _ in ps])
 
     def _dual_many(self, lams: list[float]) -> torch.Tensor:
