@@ -2,7 +2,8 @@
 
 A chunk holds at most ``shards.max_samples`` items; it is written as one tar part, or several when
 ``shards.max_bytes`` would be exceeded. Tars are byte-reproducible: members sorted per sample, fixed mtime,
-owner and mode (webdataset ``TarWriter(mtime=0)``), deterministic JPEG/PNG settings, sorted JSON keys.
+owner and mode (:class:`data_pipelines.tarwriter.TarWriter`, the same bytes as webdataset's
+``TarWriter(mtime=0)`` without importing webdataset/torch), deterministic JPEG/PNG settings, sorted JSON keys.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import webdataset as wds
 
 from .imageio import encode, pixel_sha256, resize_max_side, to_uint8
 from .sources.base import Item, Skip, SkipError
+from .tarwriter import TarWriter
 
 _BLOCK, _RECORD = 512, 20 * 512
 
@@ -74,8 +74,7 @@ class _Part:
     def __init__(self, path: Path):
         self.path = path
         self.stream = open(path, "wb")
-        self.tar = wds.TarWriter(self.stream, user="medclip", group="medclip", mode=0o444, mtime=0.0, encoder=False)
-        self.tar.tarstream.format = tarfile.USTAR_FORMAT  # short keys; cheaper headers than PAX
+        self.tar = TarWriter(self.stream, user="medclip", group="medclip", mode=0o444)
         self.content = 0
         self.count = 0
         self.modality: Counter = Counter()
@@ -84,13 +83,13 @@ class _Part:
         self.pair: Counter = Counter()
 
     def close(self) -> dict:
-        self.tar.close()
+        sha = self.tar.close()
         self.stream.close()
         return {
             "tmp": self.path.name,
             "count": self.count,
-            "bytes": self.path.stat().st_size,
-            "sha256": file_sha256(self.path),
+            "bytes": self.tar.offset,
+            "sha256": sha,
             "modality": dict(sorted(self.modality.items())),
             "label": dict(sorted(self.label.items())),
             "source": dict(sorted(self.source.items())),

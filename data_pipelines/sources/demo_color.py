@@ -16,12 +16,19 @@ _EOSIN = np.array([0.07, 0.99, 0.11], F32)
 
 
 def _glands(X, Y, centers, radii) -> np.ndarray:
-    """Normalised distance to the nearest gland (<1 inside a gland), for K glands at once."""
-    cx = centers[:, 0, None, None].astype(F32)
-    cy = centers[:, 1, None, None].astype(F32)
-    inv = (1.0 / radii.astype(F32) ** 2)[:, None, None]
-    d2 = ((X[None] - cx) ** 2 + (Y[None] - cy) ** 2) * inv
-    return np.sqrt(d2.min(axis=0))
+    """Normalised distance to the nearest gland (<1 inside a gland), for K glands at once.
+
+    ``|p - c_k|^2 / r_k^2`` for every pixel p and gland k is one (N x 4) @ (4 x K) product, then a min over k.
+    """
+    if len(centers) == 0:
+        return np.full(X.shape, 10.0, F32)
+    c = centers.astype(np.float64)
+    inv = 1.0 / radii.astype(np.float64) ** 2
+    coef = np.stack([-2 * c[:, 0] * inv, -2 * c[:, 1] * inv, (c * c).sum(1) * inv, inv]).astype(F32)
+    x, y = X.ravel(), Y.ravel()
+    feats = np.stack([x, y, np.ones_like(x), x * x + y * y], 1)
+    d2 = (feats @ coef).min(axis=1)
+    return np.sqrt(np.maximum(d2, F32(0)), out=d2).reshape(X.shape)
 
 
 def draw_pathology(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -50,14 +57,18 @@ def draw_pathology(label: str, size: int, rng: np.random.Generator) -> np.ndarra
     if cancer:  # dirty necrosis in lumina
         E += lumen * F32(rng.uniform(0.0, 0.3)) * (smooth_noise(rng, size, 20) > 0)
     # nuclei: basal rows around every gland, plus stromal cells
-    xs, ys, ws = [], [], []
-    for (cx, cy), r in zip(centers, radii):
-        n = int(2 * np.pi * r / (0.035 if cancer else 0.05))
-        rows = rng.integers(2, 4) if cancer else 1
-        ang = rng.uniform(0, 2 * np.pi, n * rows) if cancer else np.linspace(0, 2 * np.pi, n, endpoint=False)
-        rr = r * (rng.uniform(0.55, 1.0, ang.shape) if cancer else rng.uniform(0.82, 0.9, ang.shape))
-        xs.append(cx + rr * np.cos(ang))
-        ys.append(cy + rr * np.sin(ang))
+    n = (2 * np.pi * radii / (0.035 if cancer else 0.05)).astype(np.int64)
+    if cancer:
+        per = n * rng.integers(2, 4, len(n))  # 2-3 stratified rows of nuclei per gland
+        gl = np.repeat(np.arange(len(n)), per)
+        ang = rng.uniform(0, 2 * np.pi, gl.size)
+        rr = radii[gl] * rng.uniform(0.55, 1.0, gl.size)
+    else:  # one regular basal row
+        gl = np.repeat(np.arange(len(n)), n)
+        start = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+        ang = 2 * np.pi * (np.arange(gl.size) - start[gl]) / np.maximum(n[gl], 1)
+        rr = radii[gl] * rng.uniform(0.82, 0.9, gl.size)
+    xs, ys = [centers[gl, 0] + rr * np.cos(ang)], [centers[gl, 1] + rr * np.sin(ang)]
     n_str = rng.integers(60, 110) if cancer else rng.integers(25, 60)
     xs.append(rng.uniform(-1, 1, n_str))
     ys.append(rng.uniform(-1, 1, n_str))
