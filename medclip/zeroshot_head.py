@@ -12,6 +12,28 @@ import torch
 import torch.nn.functional as F
 
 
+def trim_padding(tokens: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """Drop trailing columns that are padding (``pad_id``) in every row.
+
+    Tokenizers pad to the model's full context (64-256 tokens) while prompts are ~15 tokens; the text
+    towers ignore padding (attention masks, causal attention + EOT pooling), so the embeddings are unchanged
+    and text encoding is several times cheaper. Tokenizers with another pad id are left untouched.
+    """
+    if tokens.ndim != 2 or tokens.shape[1] == 0:
+        return tokens
+    used = (tokens != pad_id).any(dim=0).nonzero()
+    if len(used) == 0:
+        return tokens
+    return tokens[:, : int(used[-1]) + 1]
+
+
+def supports_trimmed_text(model: torch.nn.Module) -> bool:
+    """Whether ``model.encode_text`` accepts token ids shorter than the context (HF text towers do;
+    open_clip's built-in CLIP text tower adds the full positional table and does not)."""
+    text = getattr(model, "text", None)
+    return text is not None and type(text).__name__ == "HFTextEncoder"
+
+
 @torch.no_grad()
 def build_text_classifier(
     model: torch.nn.Module,
@@ -40,11 +62,15 @@ def build_text_classifier(
             raise ValueError(f"class {c}: expected a non-empty list of prompts, got {prompts!r}")
     if device is None:
         device = next(model.parameters()).device
+    trim = supports_trimmed_text(model)
     flat = [p for prompts in class_prompts for p in prompts]
     owner = torch.tensor([c for c, prompts in enumerate(class_prompts) for _ in prompts], device=device)
     feats = []
     for i in range(0, len(flat), batch_size):
-        tokens = tokenizer(flat[i : i + batch_size]).to(device)
+        tokens = tokenizer(flat[i : i + batch_size])
+        if trim:
+            tokens = trim_padding(tokens)
+        tokens = tokens.to(device)
         feats.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
     feats = torch.cat(feats)
     sums = torch.zeros(len(class_prompts), feats.shape[1], device=device).index_add_(0, owner, feats)

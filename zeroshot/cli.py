@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="DataLoader decode workers")
     p.add_argument("--max-samples", type=int, default=None, help="per dataset, a seeded random subset")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-retrieval", action="store_true", help="skip the suite's retrieval sets")
     p.add_argument("--linear-probe", action="store_true", help="fit linear probes where the suite declares data")
     p.add_argument("--robustness", action="store_true", help="evaluate under every corruption x severity")
@@ -75,11 +76,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     suite = load_suite(args.suite, args.data_root)
     datasets = select(suite, args.datasets)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, preprocess, tokenizer, info = load_model(args.model, args.pretrained, device, args.precision)
-    opts = EvalOptions(batch_size=args.batch_size, workers=args.workers, max_samples=args.max_samples, seed=args.seed)
+    opts = EvalOptions(
+        batch_size=args.batch_size, workers=args.workers, max_samples=args.max_samples, seed=args.seed, cache={}
+    )
     results = evaluate_suite(
         model, tokenizer, suite, preprocess=preprocess, device=device, datasets=datasets, opts=opts
     )

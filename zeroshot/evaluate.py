@@ -33,6 +33,7 @@ class EvalOptions:
     max_samples: int | None = None  # per dataset: a seeded random subset (None = all)
     seed: int = 0
     amp: bool = False  # bf16 autocast for the image tower on CUDA
+    cache: dict | None = None  # image source -> feature row, shared within one run (clean images only)
 
 
 def limit(items: Items, max_samples: int | None, seed: int) -> Items:
@@ -41,6 +42,16 @@ def limit(items: Items, max_samples: int | None, seed: int) -> Items:
         return items
     idx = np.sort(np.random.default_rng(seed).choice(len(items), size=max_samples, replace=False))
     return items.subset(idx)
+
+
+def _key(source):
+    return tuple(source) if isinstance(source, list) else source
+
+
+def _no_cache(opts: EvalOptions) -> EvalOptions:
+    import dataclasses
+
+    return dataclasses.replace(opts, cache=None)
 
 
 @torch.no_grad()
@@ -58,6 +69,15 @@ def encode_images(
         sources, preprocess, batch_size=opts.batch_size, workers=opts.workers, array_transform=array_transform
     )
     device = torch.device(device)
+    cache = opts.cache if array_transform is None else None
+    if cache is not None:
+        todo = [s for s in dict.fromkeys(map(_key, sources)) if s not in cache]
+        if todo:
+            new = encode_images(model, preprocess, todo, device=device, opts=_no_cache(opts))
+            cache.update(zip(todo, new))
+        if not sources:
+            return torch.empty(0)
+        return torch.stack([cache[_key(s)] for s in sources])
     out = torch.empty(0)
     feats = []
     use_amp = opts.amp and device.type == "cuda"
@@ -140,6 +160,17 @@ def dataset_metrics(ds: DatasetSpec, items: Items, cos: np.ndarray, scale: float
     return out
 
 
+def text_classifier(model, tokenizer, prompts: list[list[str]], *, device, cache: dict | None = None) -> torch.Tensor:
+    """``build_text_classifier``, memoized in ``cache`` (datasets sharing classes and prompts encode once)."""
+    key = ("text", tuple(tuple(p) for p in prompts))
+    if cache is not None and key in cache:
+        return cache[key]
+    text = build_text_classifier(model, tokenizer, prompts, device=device)
+    if cache is not None:
+        cache[key] = text
+    return text
+
+
 def prompt_overlap_report(prompts: list[list[str]], captions: set[str], max_captions: int = 5000) -> dict:
     """Eval-prompt hygiene (spec R7): exact matches with the dataset's captions, plus the caption engineer's
     near-duplicate / n-gram statistics (``data_pipelines.captions.prompt_overlap``) when it is installed."""
@@ -183,7 +214,7 @@ def evaluate_dataset(
         return {**base, "status": "missing", "message": str(e)}
     t0 = time.perf_counter()
     prompts = class_prompts(ds)
-    text = build_text_classifier(model, tokenizer, prompts, device=device)
+    text = text_classifier(model, tokenizer, prompts, device=device, cache=opts.cache)
     cos = score_items(model, preprocess, items, text, device=device, opts=opts, rank=rank, world_size=world_size)
     scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 1.0
     res = dataset_metrics(ds, items, cos, scale)

@@ -1,0 +1,121 @@
+"""Suite-evaluation throughput vs a bare ``model.encode_image`` loop over the same images, in one run.
+
+    python bench/zeroshot.py [--model medclip-small] [--data data/shards/demo] [--per-class 0]
+
+The bare loop gets every image already decoded and preprocessed in memory (only the forward is timed);
+the suite run (the demo suite: test and shifted test sets) does everything a user's run does: index the
+shards, decode + preprocess in DataLoader workers, encode, build the text classifier, score and compute all
+metrics and plots' data. Both use the same batch size
+and thread count. Without demo shards, a temporary set is rendered with ``data_pipelines``.
+Ends with ``zeroshot_suite_overhead: X (target <= 0.10)`` where X = t_suite / t_bare - 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="medclip-small")
+    ap.add_argument("--data", default="data/shards/demo", help="demo shard root (uses <data>/test)")
+    ap.add_argument("--per-class", type=int, default=0, help="images per class and dataset (0 = all)")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats; the best time of each is kept")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    import medclip
+    from zeroshot.data import read_image, resolve_items
+    from zeroshot.evaluate import EvalOptions, evaluate_suite, limit
+    from zeroshot.suites import load_suite
+
+    tmp = None
+    root = Path(args.data)
+    if not (root / "test").is_dir() or not (root / "test_shifted").is_dir():
+        tmp = tempfile.TemporaryDirectory()
+        root = Path(tmp.name)
+        for split in ("test", "test_shifted"):
+            _render_shards(root / split, split, args.per_class or 40)
+    suite = load_suite("demo", data_root=root)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, preprocess, tok = medclip.create_model(args.model, device=device)
+    max_samples = 17 * args.per_class if args.per_class else None
+    sources = [s for ds in suite.datasets for s in limit(resolve_items(suite, ds), max_samples, 0).sources]
+    n = len(sources)
+    tensors = torch.stack([preprocess(read_image(s)) for s in sources])  # decoded outside the timed loop
+
+    def bare() -> float:
+        t = time.perf_counter()
+        with torch.no_grad():
+            for b in range(0, n, args.batch_size):
+                model.encode_image(tensors[b : b + args.batch_size].to(device))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    def suite_run() -> float:
+        opts = EvalOptions(batch_size=args.batch_size, workers=args.workers, max_samples=max_samples, cache={})
+        t = time.perf_counter()
+        res = evaluate_suite(model, tok, suite, preprocess=preprocess, device=device, opts=opts)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        assert sum(r["n_samples"] for r in res) == n, [r.get("message") for r in res]
+        return time.perf_counter() - t
+
+    bare()  # warm-up (allocator, kernels)
+    tb, ts = [], []
+    for _ in range(args.repeats):
+        tb.append(bare())
+        ts.append(suite_run())
+    t_bare, t_suite = min(tb), min(ts)
+    names = ", ".join(d.name for d in suite.datasets)
+    print(
+        f"model {args.model} on {device}; suite demo ({names}): {n} images; batch {args.batch_size}, "
+        f"workers {args.workers}, threads {torch.get_num_threads()}"
+    )
+    print(f"bare encode_image loop: {n / t_bare:8.1f} img/s  ({t_bare:.2f}s, best of {args.repeats})")
+    print(f"suite evaluation:       {n / t_suite:8.1f} img/s  ({t_suite:.2f}s, best of {args.repeats})")
+    print(f"zeroshot_suite_overhead: {t_suite / t_bare - 1:.3f} (target <= 0.10)")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _render_shards(folder: Path, split: str, per_class: int) -> None:
+    import io
+    import json
+    import tarfile
+
+    from PIL import Image
+
+    from data_pipelines.sources.demo import DEMO_CLASSES, render
+
+    folder.mkdir(parents=True)
+    with tarfile.open(folder / "test-000000.tar", "w") as tf:
+        for ci, c in enumerate(DEMO_CLASSES):
+            for i in range(per_class):
+                key = f"bench-{ci * per_class + i:09d}"
+                buf = io.BytesIO()
+                Image.fromarray(render(ci, split=split, index=i)).save(buf, format="PNG")
+                for ext, data in (
+                    ("png", buf.getvalue()),
+                    ("json", json.dumps({"labels": [c.label], "modality": c.modality}).encode()),
+                ):
+                    info = tarfile.TarInfo(f"{key}.{ext}")
+                    info.size = len(data)
+                    tf.addfile(info, io.BytesIO(data))
+
+
+if __name__ == "__main__":
+    main()
