@@ -68,7 +68,7 @@ def setup(tmp_path_factory):
     return root, suite, base
 
 
-def test_make_expert_full_and_lora(setup):
+def test_make_expert_full_and_lora(setup, capsys):
     root, suite, base = setup
     common = [f"suite={suite}", "modality=xray", "epochs=2", "batch_size=8", "lr=1e-3"]
     full = make_expert.main(["--base", str(base), "--out", str(root / "full.pt"), *common])
@@ -85,11 +85,12 @@ def test_make_expert_full_and_lora(setup):
     }
     for k, f in ck["lora"].items():
         assert torch.allclose(ck["state_dict"][k] - base_sd[k], f["b"] @ f["a"], atol=1e-6)
-    with pytest.raises(Exception, match="mode"):
+    with pytest.raises(SystemExit):
         make_expert.main(["--base", str(base), "--out", str(root / "x.pt"), *common, "mode=bogus"])
+    assert "mode must be full or lora" in capsys.readouterr().err
 
 
-def test_medclip_merge_cli_report(setup):
+def test_medclip_merge_cli_report(setup, capsys):
     root, suite, base = setup
     expert = root / "lora.pt"
     if not expert.is_file():
@@ -115,6 +116,9 @@ def test_medclip_merge_cli_report(setup):
             f = model.encode_image(load_images(view, pre), normalize=True)
         pred = (f @ build_text_classifier(model, tok, view.prompts).T).argmax(-1).numpy()
         assert t[name]["in_domain_top1"] == pytest.approx(float((pred == view.items.labels).mean()))
+    with pytest.raises(SystemExit):
+        merge_cli.cli(["--base", str(base), "--expert", str(expert), "--out", str(out), "merge.coef.gama=1"])
+    assert "Did you mean: gamma" in capsys.readouterr().err
     md = (out / "report.md").read_text()
     assert "| t3 |" in md and "mCE" in md
 

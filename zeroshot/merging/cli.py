@@ -36,10 +36,13 @@ def cli(argv: list[str] | None = None) -> dict:
         overrides.insert(0, f"suite={args.suite}")
     if args.data_root:
         overrides.insert(0, f"data_root={args.data_root}")
-    cfg = load_config(ProtocolConfig, args.config, overrides)
-    cfg.validate()
-    save_config(cfg, f"{args.out}/config.yaml")
-    report = run_protocol(args.base, args.expert, cfg)
+    try:
+        cfg = load_config(ProtocolConfig, args.config, overrides)
+        cfg.validate()
+        save_config(cfg, f"{args.out}/config.yaml")
+        report = run_protocol(args.base, args.expert, cfg)
+    except (ValueError, FileNotFoundError) as e:  # ConfigError, MergeError, missing data / checkpoints
+        ap.exit(2, f"medclip-merge: error: {e}\n")
     js, md = write_report(report, args.out)
     print(md.read_text())
     print(json.dumps({"report": str(md), "json": str(js), "wall_s": round(report["wall_s"], 1)}))

@@ -180,8 +180,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("overrides", nargs="*", help="key=value overrides, e.g. modality=ct mode=lora epochs=2")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = load_config(ExpertConfig, args.config, args.overrides)
-    summary = make_expert(args.base, args.out, cfg)
+    try:
+        cfg = load_config(ExpertConfig, args.config, args.overrides)
+        summary = make_expert(args.base, args.out, cfg)
+    except (ValueError, FileNotFoundError) as e:  # ConfigError, missing data / checkpoints
+        ap.exit(2, f"make_expert: error: {e}\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
     return summary
 
