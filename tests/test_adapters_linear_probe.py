@@ -33,8 +33,8 @@ def test_linear_probe_matches_sklearn_and_picks_best_val_c():
 def test_linear_probe_bisection_never_worse_and_errors():
     tx, ty = _blobs(60, 0)
     vx, vy = _blobs(45, 1)
-    coarse = fit_linear_probe(tx, ty, vx, vy, n_bisect=0)
-    fine = fit_linear_probe(tx, ty, vx, vy, n_bisect=8)
+    coarse = fit_linear_probe(tx, ty, vx, vy, Cs=[1e2, 1.0, 1e-2], n_bisect=0)
+    fine = fit_linear_probe(tx, ty, vx, vy, Cs=[1e2, 1.0, 1e-2], n_bisect=3)
     assert fine.val_accuracy >= coarse.val_accuracy and len(fine.history) > len(coarse.history)
     with pytest.raises(ValueError, match="at least two classes"):
         fit_linear_probe(tx, np.zeros(60, int), vx, vy)

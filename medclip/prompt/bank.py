@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,9 +61,33 @@ def select_bank(
     return out
 
 
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _weights_version(model) -> tuple:
+    # data pointers and in-place version counters of the text-side weights: any update invalidates the cache
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
 @torch.no_grad()
 def encode_texts(model, tokenizer, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-    """Unit-norm float32 features ``(n, d)`` of ``texts`` with the text tower in eval mode."""
+    """Unit-norm float32 features ``(n, d)`` of ``texts`` with the text tower in eval mode.
+
+    Results are memoized per model and text list (frozen teachers and banks are re-encoded by every
+    (K, seed) run otherwise); the memo is invalidated when any model weight changes.
+    """
+    key = tuple(texts)
+    version = _weights_version(model)
+    memo = _CACHE.setdefault(model, {})
+    hit = memo.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1].clone()
+    feats = _encode_texts(model, tokenizer, texts, batch_size)
+    memo[key] = (version, feats)
+    return feats.clone()
+
+
+def _encode_texts(model, tokenizer, texts: Sequence[str], batch_size: int) -> torch.Tensor:
     mods = list(model.modules())
     flags = [m.training for m in mods]
     model.eval()

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..zeroshot_head import build_text_classifier
+from .bank import encode_texts
 from .splice import SplicedTextEncoder
 
 ZS_TEMPLATE = "a photo of a {}."
@@ -36,15 +36,17 @@ def zero_shot_weights(model, tokenizer, classnames: Sequence[str], template: str
 
 @torch.no_grad()
 def encode_prompts_eval(model, tokenizer, class_prompts: Sequence[Sequence[str]]) -> torch.Tensor:
-    """``build_text_classifier`` with the text tower temporarily in eval mode (teachers, banks)."""
-    mods = [m for m in model.modules()]
-    flags = [m.training for m in mods]
-    model.eval()
-    try:
-        return build_text_classifier(model, tokenizer, class_prompts).float()
-    finally:
-        for m, f in zip(mods, flags):
-            m.training = f
+    """Class embeddings ``(C, d)``: each class's prompts encoded in eval mode, L2-normalized, averaged and
+    renormalized (the same ensemble rule as ``medclip.zeroshot_head.build_text_classifier``), memoized."""
+    flat = [p for prompts in class_prompts for p in prompts]
+    if any(isinstance(p, str) or len(p) == 0 for p in class_prompts):
+        raise ValueError("every class needs at least one prompt")
+    feats = encode_texts(model, tokenizer, flat)
+    out, i = [], 0
+    for prompts in class_prompts:
+        out.append(feats[i : i + len(prompts)].mean(0))
+        i += len(prompts)
+    return F.normalize(torch.stack(out), dim=-1).to(next(model.parameters()).device)
 
 
 class PromptLearner(nn.Module):

@@ -124,6 +124,7 @@ class FewShotRunner:
                     "n_val": len(val.labels),
                     "n_test": len(self.test_y),
                 }
+                rec["val_accuracy"] = _scores(pred.predict_logits(val.features), val.labels.numpy())["accuracy"]
                 rec.update(_scores(pred.predict_logits(self.test_x), self.test_y))
                 rec["seconds"] = round(time.perf_counter() - t0, 3)
                 rec["info"] = _plain(pred.info)
