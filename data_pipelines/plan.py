@@ -65,7 +65,6 @@ def caption_converter(cfg: BuildConfig, *, refresh: bool = False):
 def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=print) -> Plan:
     """Enumerate, caption, shuffle and chunk. Returns the :class:`Plan`."""
     from .captions import LabelError
-    from .captions.bank import resolve_labels
 
     plan = Plan(config_hash=cfg.content_hash())
     by_split: dict[str, list[tuple[str, Item]]] = defaultdict(list)
@@ -83,15 +82,15 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
     conv = caption_converter(cfg, refresh=refresh)
     triples = sorted({(it.modality, it.anatomy, it.labels) for items in by_split.values() for _, it in items})
     bad = set()
-    for m, a, labs in triples:
+    # all triples at once: LLM backends generate `captions.concurrency` banks in parallel
+    for (m, a, labs), bank in zip(triples, conv.banks([(m, a, list(labs)) for m, a, labs in triples], errors="return")):
         tid = triple_id(m, a, labs)
-        try:
-            bank = conv.bank(m, a, list(labs))
-            resolved, _ = resolve_labels(conv.vocab, list(labs), uncertain_policy=conv.cfg.uncertain_policy)
-        except LabelError:
+        if isinstance(bank, LabelError):  # nothing left to caption
             bad.add(tid)
             continue
-        plan.captions[tid] = Caption(list(bank.captions), list(bank.kinds), bank.backend, bank.bank_id, list(resolved))
+        plan.captions[tid] = Caption(
+            list(bank.captions), list(bank.kinds), bank.backend, bank.bank_id, list(bank.record_labels)
+        )
         plan.bank_ids[tid] = {
             "bank_id": bank.bank_id,
             "backend": bank.backend,

@@ -33,6 +33,8 @@ class CaptionBank:
         provenance: Generator record (backend, llm id, prompt id and sha256, parameters, date, version).
         bank_id: sha256 of the provenance record.
         cached: Whether the bank came from the cache.
+        record_labels: All resolved labels of the record the bank was requested for (input order), also
+            under ``multilabel_policy: first``; set by ``CaptionConverter.bank`` / ``banks``, not cached.
     """
 
     modality: str
@@ -46,10 +48,12 @@ class CaptionBank:
     provenance: dict = field(default_factory=dict)
     bank_id: str = ""
     cached: bool = False
+    record_labels: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        """JSON-serialisable form."""
+        """JSON-serialisable form (without ``record_labels``, which belongs to a record, not the bank)."""
         d = asdict(self)
+        d.pop("record_labels")
         d["labels"] = list(self.labels)
         return d
 

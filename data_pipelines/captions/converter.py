@@ -9,9 +9,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from importlib import metadata
 
-from .bank import CAPTION_KIND, CaptionBank, bank_id, make_provenance, resolve_labels
+from .bank import CAPTION_KIND, CaptionBank, LabelError, bank_id, make_provenance, resolve_labels
 from .cache import BankCache
 from .config import CaptionConfig
 from .generate import LLMGenerator
@@ -94,9 +95,14 @@ class CaptionConverter:
         Raises:
             LabelError: when no label is left.
         """
+        return self._resolve(labels, uncertain)[1]
+
+    def _resolve(self, labels: Labels, uncertain: Sequence[str] = ()) -> tuple[tuple[str, ...], list[tuple]]:
+        """``(resolved labels in input order, label sets that get banks)``; counts the record in the stats."""
         labs, events = resolve_labels(
             self.vocab, labels, uncertain=uncertain, uncertain_policy=self.cfg.uncertain_policy
         )
+        labs = tuple(labs)
         with self._lock:
             self._stats["records"] += 1
             self._stats["uncertain_labels"] += events["uncertain"]
@@ -105,10 +111,10 @@ class CaptionConverter:
                 self._stats["multilabel_records"] += 1
         policy = self.cfg.multilabel_policy
         if policy == "first" or len(labs) == 1:
-            return [labs[:1]]
+            return labs, [labs[:1]]
         if policy == "per_label":
-            return [(x,) for x in labs]
-        return [tuple(sorted(labs))]
+            return labs, [(x,) for x in labs]
+        return labs, [tuple(sorted(labs))]
 
     def bank(self, modality: str, anatomy: str, labels: Labels, *, uncertain: Sequence[str] = ()) -> CaptionBank:
         """The caption bank of one record's (modality, anatomy, labels).
@@ -125,31 +131,46 @@ class CaptionConverter:
         Raises:
             LabelError: when the policies leave no label.
         """
-        sets = self.resolve(labels, uncertain=uncertain)
+        labs, sets = self._resolve(labels, uncertain)
         banks = [self._bank_for(modality, anatomy, s) for s in sets]
-        return banks[0] if len(banks) == 1 else self._union(banks)
+        return replace(banks[0] if len(banks) == 1 else self._union(banks), record_labels=labs)
 
-    def banks(self, triples: Iterable[tuple | Mapping]) -> list[CaptionBank]:
+    def banks(self, triples: Iterable[tuple | Mapping], *, errors: str = "raise") -> list[CaptionBank | LabelError]:
         """Banks for many records, generated ``config.concurrency`` triples at a time.
 
         Args:
             triples: ``(modality, anatomy, labels)`` tuples or mappings with those keys (and ``uncertain``).
+            errors: ``raise`` (a :class:`LabelError` aborts) or ``return`` (the error takes the record's place).
         """
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
         items = []
         for t in triples:
             if isinstance(t, Mapping):
                 items.append((t["modality"], t.get("anatomy", ""), t["labels"], tuple(t.get("uncertain", ()))))
             else:
                 items.append((t[0], t[1], t[2], tuple(t[3]) if len(t) > 3 else ()))
-        resolved = [(m, a, self.resolve(lab, uncertain=u)) for m, a, lab, u in items]
-        todo = list(dict.fromkeys(self._key(m, a, s) for m, a, sets in resolved for s in sets))
+        resolved: list = []
+        for m, a, lab, u in items:
+            try:
+                resolved.append((m, a, *self._resolve(lab, u)))
+            except LabelError as e:
+                if errors == "raise":
+                    raise
+                resolved.append(e)
+        ok = [r for r in resolved if not isinstance(r, LabelError)]
+        todo = list(dict.fromkeys(self._key(m, a, s) for m, a, _, sets in ok for s in sets))
         if self.cfg.concurrency > 1 and self.generator is not None and len(todo) > 1:
             with ThreadPoolExecutor(self.cfg.concurrency) as ex:
                 list(ex.map(lambda k: self._bank_for(*k), todo))
-        out = []
-        for m, a, sets in resolved:
+        out: list = []
+        for r in resolved:
+            if isinstance(r, LabelError):
+                out.append(r)
+                continue
+            m, a, labs, sets = r
             bs = [self._bank_for(m, a, s) for s in sets]
-            out.append(bs[0] if len(bs) == 1 else self._union(bs))
+            out.append(replace(bs[0] if len(bs) == 1 else self._union(bs), record_labels=labs))
         return out
 
     def stats(self) -> dict:
