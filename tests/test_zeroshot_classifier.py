@@ -145,3 +145,19 @@ def test_tiny_model_matches_text_head():
     with torch.no_grad():
         f = model.encode_image(torch.stack([preprocess(i) for i in imgs]), normalize=True)
     np.testing.assert_allclose(clf.cosine(imgs), (f @ head.T).numpy(), atol=1e-5)
+
+
+def test_trimmed_text_padding_gives_the_same_head():
+    from medclip.zeroshot_head import supports_trimmed_text, trim_padding
+
+    torch.manual_seed(0)
+    model, _, tok = medclip.create_model("medclip-tiny-hf")
+    assert supports_trimmed_text(model)
+    prompts = ["a chest x-ray showing pneumonia.", "an example of a normal abdominal ct with several words.", "x"]
+    ids = tok(prompts)
+    short = trim_padding(ids)
+    assert short.shape[1] < ids.shape[1] and torch.equal(short, ids[:, : short.shape[1]])
+    assert not ids[:, short.shape[1] :].any()
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(short), model.encode_text(ids), atol=1e-5, rtol=0)
+    assert trim_padding(torch.ones(2, 5, dtype=torch.long)).shape == (2, 5)  # no padding: unchanged

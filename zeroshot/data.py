@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from PIL import Image
 
 from .suites import DatasetSpec, SuiteSpec, dataset_dir, normalize_modality
 
+_NON_ALNUM = re.compile(r"[\W_]+")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -132,9 +134,9 @@ def resolve_items(suite: SuiteSpec, ds: DatasetSpec, path: str | None = None) ->
         mods = [normalize_modality(r.get("json", {}).get("modality", ds.modality)) for r in records]
         hits = [_assign(ds, r.get("json", {}).get("labels", []), m, table) for r, m in zip(records, mods)]
         items = _finish(ds, [r["image"] for r in records], hits, mods, [r["key"] for r in records])
-        for r in records:
-            caps = list(r.get("json", {}).get("captions") or []) + ([r["txt"]] if r.get("txt") else [])
-            items.captions.update(normalize_text(c) for c in caps)
+        raw = {c for r in records for c in (r.get("json", {}).get("captions") or [])}
+        raw.update(r["txt"] for r in records if r.get("txt"))
+        items.captions = {normalize_text(c) for c in raw}
         return items
     if ds.layout == "imagefolder":
         if not root.is_dir():
@@ -179,7 +181,7 @@ def resolve_items(suite: SuiteSpec, ds: DatasetSpec, path: str | None = None) ->
 
 def normalize_text(s: str) -> str:
     """Lower case, punctuation dropped, single spaces: the form used to compare prompts with captions."""
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in str(s).lower()).split())
+    return " ".join(_NON_ALNUM.sub(" ", str(s).lower()).split())
 
 
 def read_image(source) -> Image.Image:
