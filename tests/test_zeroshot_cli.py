@@ -59,18 +59,37 @@ def demo_root(tmp_path_factory):
 
 
 def test_demo_report(tmp_path, checkpoint, demo_root, capsys):
-    fs = tmp_path / "fewshot.json"
-    fs.write_text(
-        json.dumps(
-            {
-                "runs": [
-                    {"method": "coop", "k": k, "seed": s, "dataset": "d", "accuracy": 0.1 * k + s / 100}
-                    for k in (1, 2, 4)
-                    for s in (1, 2, 3)
-                ]
-            }
-        )
+    from zeroshot.fewshot.report import write_report as write_fewshot  # the few-shot engineer's format
+
+    runs = [
+        {
+            "setting": "fewshot",
+            "dataset": d,
+            "method": "coop",
+            "k": k,
+            "seed": s,
+            "accuracy": 0.1 * k + s / 100,
+            "error": 0.0,
+            "macro_f1": 0.0,
+        }
+        for d in ("a", "b")
+        for k in (1, 2, 4)
+        for s in (1, 2, 3)
+    ]
+    runs.append(
+        {
+            "setting": "fewshot",
+            "dataset": "a",
+            "method": "zeroshot",
+            "k": 0,
+            "seed": 0,
+            "accuracy": 0.3,
+            "error": 0.7,
+            "macro_f1": 0.0,
+        }
     )
+    write_fewshot(tmp_path / "fs", runs, {"command": "test"})
+    fs = tmp_path / "fs"
     out = tmp_path / "report"
     argv = [
         "--suite",
@@ -123,6 +142,8 @@ def test_demo_report(tmp_path, checkpoint, demo_root, capsys):
     assert len(rob["errors"]["gaussian_noise"]) == 5 and rob["n_per_corruption"]["gaussian_noise"] == 12
     assert rob["n_per_corruption"]["stain_bubble"] < 12  # pathology samples only
     assert rep["fewshot"]["curves"]["coop"]["4"][0] == pytest.approx(0.4 + 0.02)
+    assert rep["fewshot"]["curves"]["coop"]["4"][1] == pytest.approx(np.std([0.01, 0.02, 0.03]))
+    assert rep["fewshot"]["baselines"] == {"zeroshot": pytest.approx(0.3)} and rep["fewshot"]["ks"] == [1, 2, 4]
     assert rep["retrieval"][0]["n_images"] == 34
     md = (out / "report.md").read_text()
     for s in [

@@ -1,9 +1,10 @@
 """Read few-shot results (written by ``zeroshot.fewshot``) into curves over K for the report.
 
-Accepted input: JSON files (or folders of them) holding run records, either a list or under a ``runs`` /
-``results`` key, each with a method name (``method`` / ``trainer``), the shots (``k`` / ``shots``), the
-seed and an accuracy (``accuracy`` / ``acc``, fraction or percent). Runs are averaged over seeds per dataset,
-then over datasets; the std is over seeds of the dataset-averaged accuracy.
+Input: the ``fewshot.json`` files written by ``medclip-fewshot`` (``{"meta", "summary", "runs"}``; run records
+with ``setting``, ``dataset``, ``method``, ``k``, ``seed``, ``accuracy``), or folders holding them. Any JSON
+with such records (a list, or under ``runs`` / ``results``) works. Few-shot records (K >= 1) become curves:
+accuracy averaged over datasets for each seed, then mean and std over seeds. ``K = 0`` records (zero-shot)
+become per-method baselines. Base-to-novel averages (``summary.base_to_novel_average``) are passed through.
 """
 
 from __future__ import annotations
@@ -45,8 +46,14 @@ def read_fewshot_results(paths: list[Path]) -> dict:
         else:
             raise ValueError(f"few-shot results not found: {p}")
     acc = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # method -> k -> seed -> [acc per dataset]
+    b2n: list[dict] = []
     for f in files:
-        for r in _records(json.loads(f.read_text())):
+        data = json.loads(f.read_text())
+        if isinstance(data, dict):
+            b2n += list((data.get("summary") or {}).get("base_to_novel_average") or [])
+        for r in _records(data):
+            if r.get("setting", "fewshot") != "fewshot":
+                continue
             k = _get(r, "k", "shots")
             a = _get(r, "accuracy", "acc", "top1")
             if k is None or a is None:
@@ -55,11 +62,20 @@ def read_fewshot_results(paths: list[Path]) -> dict:
             acc[str(_get(r, "method", "trainer", default="method"))][int(k)][int(_get(r, "seed", default=0))].append(a)
     if not acc:
         raise ValueError(f"no few-shot records (k/shots + accuracy) in {', '.join(map(str, paths))}")
-    curves = {}
+    curves: dict = {}
+    baselines: dict = {}
     for m, by_k in acc.items():
-        curves[m] = {}
-        for k, by_seed in by_k.items():
+        for k, by_seed in sorted(by_k.items()):
             per_seed = [float(np.mean(v)) for v in by_seed.values()]
-            curves[m][str(k)] = [float(np.mean(per_seed)), float(np.std(per_seed))]
+            if k == 0:
+                baselines[m] = float(np.mean(per_seed))
+            else:
+                curves.setdefault(m, {})[str(k)] = [float(np.mean(per_seed)), float(np.std(per_seed))]
     ks = sorted({int(k) for c in curves.values() for k in c})
-    return {"source": ", ".join(str(p) for p in paths), "ks": ks, "curves": curves}
+    return {
+        "source": ", ".join(str(p) for p in paths),
+        "ks": ks,
+        "curves": curves,
+        "baselines": baselines,
+        "base_to_novel": b2n,
+    }

@@ -70,9 +70,14 @@ def severity_curves(curves: dict[str, list[float]], clean: float, path: Path, ti
     return _save(fig, path)
 
 
-def fewshot_curves(curves: dict[str, dict[int, tuple[float, float]]], path: Path, title: str) -> Path:
-    """Accuracy (%) vs shots K (log2 axis), mean ± std error bars, one line per method."""
+def fewshot_curves(
+    curves: dict[str, dict[int, tuple[float, float]]], path: Path, title: str, baselines: dict | None = None
+) -> Path:
+    """Accuracy (%) vs shots K (log2 axis), mean ± std error bars, one line per method; zero-shot
+    baselines as dashed horizontal lines."""
     fig, ax = plt.subplots(figsize=(6, 4))
+    for name, v in (baselines or {}).items():
+        ax.axhline(100 * v, ls="--", lw=1, color="gray", label=f"{name} (K=0)")
     for name, pts in curves.items():
         ks = sorted(pts)
         ax.errorbar(

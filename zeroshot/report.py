@@ -231,7 +231,22 @@ def _extras_markdown(report: dict) -> list[str]:
                 f"{100 * pts[str(k)][0]:.2f} ± {100 * pts[str(k)][1]:.2f}" if str(k) in pts else "–" for k in fs["ks"]
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for name, v in (fs.get("baselines") or {}).items():
+            lines.append(f"| {name} (K=0) | " + " | ".join(f"{100 * v:.2f}" for _ in fs["ks"]) + " |")
         lines.append("")
+        if fs.get("base_to_novel"):
+            lines += [
+                "Base-to-novel (mean over datasets; HM both ways):",
+                "",
+                "| method | base | novel | HM of means | mean of HMs |",
+                "|---|---|---|---|---|",
+            ]
+            for b in fs["base_to_novel"]:
+                lines.append(
+                    f"| {b['method']} | {b['base']:.2f} | {b['novel']:.2f} | {b['hm_of_means']:.2f} | "
+                    f"{b['mean_of_hms']:.2f} |"
+                )
+            lines.append("")
     return lines
 
 
@@ -259,7 +274,7 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
     fs = report.get("fewshot")
     if fs:
         curves = {m: {int(k): tuple(v) for k, v in pts.items()} for m, pts in fs["curves"].items()}
-        plots.fewshot_curves(curves, out / "fewshot_curves.png", "few-shot accuracy vs K")
+        plots.fewshot_curves(curves, out / "fewshot_curves.png", "few-shot accuracy vs K", fs.get("baselines"))
         pf["few-shot curves"] = "fewshot_curves.png"
     json_path = out / "report.json"
     tmp = json_path.with_suffix(".json.tmp")
