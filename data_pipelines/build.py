@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import BuildConfig
 from .plan import Plan, make_sources, plan_build
-from .state import finalize, load_done, save_record
+from .state import finalize, load_done, save_record, write_json
 from .writer import ChunkTask, write_chunk
 
 
@@ -38,6 +38,7 @@ class BuildReport:
     items_processed: int = 0
     seconds: float = 0.0
     caption_stats: dict = field(default_factory=dict)
+    heldout: dict | None = None  # overlap summary of the held-out eval bank (captions.eval_bank)
 
 
 _W: dict = {}
@@ -172,8 +173,26 @@ def build(
             "skipped": man["skipped"]["by_reason"],
             "excluded": man["excluded"],
         }
+    if plan.heldout is not None:
+        write_json(root / HELDOUT_FILE, plan.heldout)
+        report.heldout = _heldout_summary(plan.heldout)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+HELDOUT_FILE = "eval_captions.json"
+
+
+def _heldout_summary(doc: dict) -> dict:
+    ov = doc["overlap"]
+    return {
+        "file": HELDOUT_FILE,
+        "classes": len(doc["classes"]),
+        "exact": ov["exact_total"],
+        "near_duplicates": ov["near_duplicates_total"],
+        "max_same_class_jaccard": ov["max_same_class_jaccard"],
+        "ngram_overlap": ov["all"]["ngram_overlap"],
+    }
 
 
 def _meta(cfg: BuildConfig, plan: Plan, split: str) -> dict:
@@ -193,7 +212,11 @@ def _meta(cfg: BuildConfig, plan: Plan, split: str) -> dict:
         },
         "config_hash": plan.config_hash,
         "config": {k: v for k, v in cfg.resolved().items() if k != "out"},
-        "captions": {**stats, "banks": {t: plan.bank_ids[t] for t in sorted(used) if t in plan.bank_ids}},
+        "captions": {
+            **stats,
+            "banks": {t: plan.bank_ids[t] for t in sorted(used) if t in plan.bank_ids},
+            **({"heldout": _heldout_summary(plan.heldout)} if plan.heldout is not None else {}),
+        },
         "enumeration_skips": list(plan.skips.get(split, [])),
     }
 

@@ -40,6 +40,7 @@ class Plan:
     skips: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     caption_stats: dict = field(default_factory=dict)
     bank_ids: dict[str, dict] = field(default_factory=dict)
+    heldout: dict | None = None  # the held-out eval bank document (captions.eval_bank)
 
     def chunk_hash(self, split: str, index: int) -> str:
         """Identity of one chunk: config hash + split + index + its keys."""
@@ -98,6 +99,12 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
             "fallback": bool(bank.fallback),
         }
     plan.caption_stats = conv.stats()
+    if conv.cfg.eval_bank:
+        from .captions.heldout import heldout_bank
+
+        good = [t for t in triples if triple_id(*t) in plan.captions]
+        train = {triple_id(*t): plan.captions[triple_id(*t)].captions for t in good}
+        plan.heldout = heldout_bank(conv.cfg, good, train, ids=[triple_id(*t) for t in good])
     for split in sorted(by_split, key=split_sort_key):
         items = []
         for key, it in by_split[split]:

@@ -18,6 +18,13 @@ def print_summary(report, *, workers: int = 1, log=print) -> None:
             f"  captions: backend={cs.get('backend')} triples={cs.get('triples')} "
             f"fallbacks={cs.get('fallbacks')} llm_calls={cs.get('llm_calls')} cache_hits={cs.get('cache_hits')}"
         )
+    h = getattr(report, "heldout", None)
+    if h:
+        log(
+            f"  held-out eval captions: {report.out}/{h['file']} ({h['classes']} classes); overlap with training "
+            f"captions: exact={h['exact']} near_dup={h['near_duplicates']} "
+            f"max_jaccard={h['max_same_class_jaccard']} 4gram={h['ngram_overlap']:.1%}"
+        )
     rate = report.items_processed / report.seconds if report.seconds > 0 else 0.0
     log(
         f"  chunks written {report.chunks_written}, reused {report.chunks_reused}; "

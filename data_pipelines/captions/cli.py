@@ -4,6 +4,7 @@
         --set backend=openai model=llama3.1:8b base_url=http://127.0.0.1:11434/v1 cache=data/caption_cache.jsonl
     python -m data_pipelines.captions overlap --eval-prompts prompts.txt --modality xray --anatomy chest \
         --labels normal --labels pneumonia
+    python -m data_pipelines.captions overlap --heldout --modality xray --anatomy chest --labels pneumonia
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from medclip.config import ConfigError, load_config
 from .bank import LabelError
 from .config import CaptionConfig
 from .converter import CaptionConverter
+from .heldout import heldout_bank
 from .overlap import prompt_overlap
 
 
@@ -31,12 +33,21 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--modality", required=True)
         s.add_argument("--anatomy", default="")
         s.add_argument("--labels", action="append", required=True, help="comma-separated label set; repeat for several")
+        s.add_argument("--heldout", action="store_true", help="use the held-out eval bank (eval_prompt, eval_seed)")
         if name == "overlap":
-            s.add_argument("--eval-prompts", required=True, help="text file, one filled eval prompt a line")
+            s.add_argument("--eval-prompts", help="text file, one filled eval prompt a line (or --heldout)")
     a = p.parse_args(argv)
+    label_sets = [[x.strip() for x in labs.split(",")] for labs in a.labels]
     try:
-        conv = CaptionConverter(load_config(CaptionConfig, a.config, a.set))
-        banks = [conv.bank(a.modality, a.anatomy, [x.strip() for x in labs.split(",")]) for labs in a.labels]
+        if a.cmd == "overlap" and not (a.eval_prompts or a.heldout):
+            raise ConfigError("overlap needs --eval-prompts FILE or --heldout")
+        cfg = load_config(CaptionConfig, a.config, a.set)
+        conv = CaptionConverter(cfg.heldout() if a.cmd == "preview" and a.heldout else cfg)
+        banks = [conv.bank(a.modality, a.anatomy, labs) for labs in label_sets]
+        if a.cmd == "overlap" and a.heldout:
+            triples = [(a.modality, a.anatomy, labs) for labs in label_sets]
+            doc = heldout_bank(cfg, triples, {str(i): b.captions for i, b in enumerate(banks)}, ids=[
+                str(i) for i in range(len(banks))])  # fmt: skip
     except (ConfigError, LabelError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -48,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             print("\n".join(f"  {c}" for c in b.captions))
         print(json.dumps(conv.stats(), indent=1))
+    elif a.heldout:
+        for i, b in enumerate(banks):
+            print(f"# held-out: {b.modality} / {b.anatomy} / {', '.join(b.labels)}")
+            print("\n".join(f"  {c}" for c in doc["classes"][str(i)]["captions"]))
+        print(json.dumps(doc["overlap"], indent=1))
     else:
         with open(a.eval_prompts) as f:
             prompts = [line.strip() for line in f if line.strip()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medclip.config import ConfigError
 
@@ -48,6 +48,11 @@ class CaptionConfig:
     max_caption_tokens: int = 256  # text-tower context; counted with the tokenizer if one is given
     near_dup_jaccard: float = 0.9  # normalized-text word-set Jaccard at or above which captions are duplicates
     typo_policy: str = "flag"  # flag (report unknown words) | reject (drop captions with unknown words)
+    # held-out eval bank (spec section 4, "eval hygiene"): a second bank with another prompt and seed
+    eval_bank: bool = False  # the shard build also writes <out>/eval_captions.json + the overlap report
+    eval_prompt: str = "label_to_caption_eval_v1"  # LLM prompt of the held-out bank
+    eval_seed: int = 1000  # seed of the held-out bank (knowledge sampling / LLM)
+    patterns: str = "train"  # knowledge pattern set: train (report sentences) | eval (held-out register)
 
     def validate(self) -> None:
         """Check value ranges; raise :class:`ConfigError` with a one-line message."""
@@ -65,6 +70,8 @@ class CaptionConfig:
                 self.typo_policy in TYPO_POLICIES,
                 f"captions.typo_policy must be one of {TYPO_POLICIES}, got {self.typo_policy!r}",
             ),
+            (self.patterns in ("train", "eval"), f"captions.patterns must be train or eval, got {self.patterns!r}"),
+            (not self.eval_bank or self.eval_seed != self.seed, "captions.eval_seed must differ from captions.seed"),
             (1 <= self.n_captions <= 100, f"captions.n_captions must be in [1, 100], got {self.n_captions}"),
             (0 <= self.min_captions <= self.n_captions, "captions.min_captions must be in [0, n_captions]"),
             (0.0 <= self.synonym_rate <= 1.0, "captions.synonym_rate must be in [0, 1]"),
@@ -83,6 +90,10 @@ class CaptionConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+
+    def heldout(self) -> CaptionConfig:
+        """The config of the held-out eval bank: ``eval_prompt``, ``eval_seed`` and the ``eval`` patterns."""
+        return replace(self, prompt=self.eval_prompt, seed=self.eval_seed, patterns="eval", eval_bank=False)
 
     @property
     def required_captions(self) -> int:

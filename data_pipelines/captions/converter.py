@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from importlib import metadata
 
+from medclip.config import ConfigError
+
 from .bank import CAPTION_KIND, CaptionBank, LabelError, bank_id, make_provenance, resolve_labels
 from .cache import BankCache
 from .config import CaptionConfig
@@ -61,9 +63,15 @@ class CaptionConverter:
         self.cfg.validate()
         self.vocab = vocab or load_vocabulary(self.cfg.knowledge_path or None)
         self.version = _version()
-        self.knowledge = KnowledgeBackend(
-            self.vocab, synonym_rate=self.cfg.synonym_rate, near_dup_jaccard=self.cfg.near_dup_jaccard
-        )
+        try:
+            self.knowledge = KnowledgeBackend(
+                self.vocab,
+                synonym_rate=self.cfg.synonym_rate,
+                near_dup_jaccard=self.cfg.near_dup_jaccard,
+                patterns=self.cfg.patterns,
+            )
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         self.knowledge_sha256 = hashlib.sha256(self.vocab.path.read_bytes()).hexdigest()
         self.validator = CaptionValidator(
             self.vocab,
@@ -185,7 +193,7 @@ class CaptionConverter:
                 "backend": self.cfg.backend,
                 "backends_used": dict(sorted(Counter(b.backend for b in banks).items())),
                 "llm_id": self.generator.llm_id if self.generator else None,
-                "prompt_id": self.generator.prompt.prompt_id if self.generator else "knowledge",
+                "prompt_id": self.generator.prompt.prompt_id if self.generator else self._knowledge_id,
                 "prompt_sha256": self.generator.prompt.sha256 if self.generator else self.knowledge_sha256,
                 "multilabel_policy": self.cfg.multilabel_policy,
                 "uncertain_policy": self.cfg.uncertain_policy,
@@ -249,12 +257,13 @@ class CaptionConverter:
             requested=requested,
             generator="knowledge",
             llm_id=None,
-            prompt_id="knowledge",
+            prompt_id=self._knowledge_id,
             prompt_sha256=self.knowledge_sha256,
             params={
                 "seed": self.cfg.seed,
                 "n_captions": self.cfg.n_captions,
                 "synonym_rate": self.cfg.synonym_rate,
+                **({"patterns": self.cfg.patterns} if self.cfg.patterns != "train" else {}),
             },
             triple=(modality, anatomy, labels),
             captions=caps,
@@ -265,6 +274,10 @@ class CaptionConverter:
             modality, anatomy, labels, caps, [CAPTION_KIND] * len(caps), "knowledge",
             fallback=bool(reason), fallback_reason=reason, provenance=prov, bank_id=bank_id(prov),
         )  # fmt: skip
+
+    @property
+    def _knowledge_id(self) -> str:
+        return "knowledge" if self.cfg.patterns == "train" else f"knowledge_{self.cfg.patterns}"
 
     def _union(self, banks: list[CaptionBank]) -> CaptionBank:
         caps = list(dict.fromkeys(c for b in banks for c in b.captions))

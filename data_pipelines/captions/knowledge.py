@@ -47,14 +47,27 @@ class KnowledgeBackend:
         vocab: Vocabulary to draw from (default: the packaged ``data/knowledge.yaml``).
         synonym_rate: Share of positive captions that name a finding by a synonym instead of its label.
         near_dup_jaccard: Candidates this similar to an accepted caption are skipped.
+        patterns: ``train`` (report sentences) or ``eval`` (the held-out plain-description register).
     """
 
     name = "knowledge"
 
-    def __init__(self, vocab: Vocabulary | None = None, *, synonym_rate: float = 0.3, near_dup_jaccard: float = 0.9):
+    def __init__(
+        self,
+        vocab: Vocabulary | None = None,
+        *,
+        synonym_rate: float = 0.3,
+        near_dup_jaccard: float = 0.9,
+        patterns: str = "train",
+    ):
         self.vocab = vocab or load_vocabulary()
         self.synonym_rate = synonym_rate
         self.near_dup_jaccard = near_dup_jaccard
+        if patterns not in ("train", "eval"):
+            raise ValueError(f"patterns must be 'train' or 'eval', got {patterns!r}")
+        if patterns == "eval" and not (self.vocab.eval_patterns and self.vocab.normal_eval_patterns):
+            raise ValueError(f"{self.vocab.path}: no eval_patterns / normal.eval_patterns for the held-out bank")
+        self.pattern_set = patterns
 
     def generate(self, modality: str, anatomy: str, labels: Sequence[str], n: int, seed: int = 0) -> list[str]:
         """Up to ``n`` distinct captions for a triple.
@@ -72,14 +85,17 @@ class KnowledgeBackend:
         rng = random.Random(triple_seed(seed, self.vocab.modality(modality), anatomy, labels))
         studies = self.vocab.study_phrases(modality, anatomy)
         noun, adj = self.vocab.anatomy(anatomy)
+        short = self.vocab.raw["modalities"].get(self.vocab.modality(modality), {}).get("short", "scan")
         if len(labels) == 1 and self.vocab.is_normal(labels[0]):
-            patterns = list(self.vocab.normal_patterns)
+            normal = self.vocab.normal_patterns if self.pattern_set == "train" else self.vocab.normal_eval_patterns
+            patterns = list(normal)
             findings: list[Finding] = []
             descs = self.vocab.normal_descriptors(modality, anatomy)
         else:
             findings = [self.vocab.finding(lab) for lab in labels]
             with_desc = all(f.descriptors for f in findings) and len(findings) <= 2
-            patterns = [p for p in self.vocab.patterns if with_desc or "escriptor}" not in p]
+            pool = self.vocab.patterns if self.pattern_set == "train" else self.vocab.eval_patterns
+            patterns = [p for p in pool if with_desc or "escriptor}" not in p]
             descs = []
         rng.shuffle(patterns)
         n_syn = round(n * self.synonym_rate) if any(f.synonyms for f in findings) else 0
@@ -92,7 +108,7 @@ class KnowledgeBackend:
             if len(out) >= n:
                 break
             pat = patterns[i % len(patterns)]
-            fill = {"study": rng.choice(studies), "anatomy": noun, "anatomy_adj": adj}
+            fill = {"study": rng.choice(studies), "anatomy": noun, "anatomy_adj": adj, "modality_short": short}
             fill["a_study"] = article(fill["study"])
             if findings:
                 syn = use_syn[len(out)] if len(out) < n else rng.random() < self.synonym_rate

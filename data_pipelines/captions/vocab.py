@@ -77,6 +77,9 @@ class Vocabulary:
         self.normal_markers: tuple[str, ...] = tuple(normal["markers"])
         self.normal_patterns: tuple[str, ...] = tuple(normal["patterns"])
         self.patterns: tuple[str, ...] = tuple(self.raw["patterns"])
+        # held-out eval register (optional in custom vocabularies; required only for captions.eval_bank)
+        self.eval_patterns: tuple[str, ...] = tuple(self.raw.get("eval_patterns", ()))
+        self.normal_eval_patterns: tuple[str, ...] = tuple(normal.get("eval_patterns", ()))
 
     # -- modality / anatomy -------------------------------------------------------------------------------
     def modality(self, modality: str) -> str:
