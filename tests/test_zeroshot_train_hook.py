@@ -41,10 +41,14 @@ def _rank(rank, world, init, args, model, tok, out):
         json.dump(res, f)
 
 
-def test_registered_and_bad_args():
+def test_registered_and_bad_args(setup, tmp_path):
+    _, model, tok = setup
     assert "zeroshot" in list_evaluators()
     with pytest.raises(ValueError, match="unknown key\\(s\\) \\['suit'\\]"):
         create_evaluator("zeroshot", {"suit": "demo"})
+    ev = create_evaluator("zeroshot", {"suite": "unimed21", "data_root": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match="none of .*chexpert-5x200.* could be read"):
+        ev(model, tok, device="cpu", rank=0, world_size=1, step=0, epoch=0)
 
 
 def test_single_and_two_ranks_agree(setup, tmp_path):

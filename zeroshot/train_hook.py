@@ -16,12 +16,14 @@ Config (``eval.args`` of a training YAML)::
 
 Every rank encodes a strided slice of the images; cosine scores are all-gathered, so each rank computes the
 same metrics and returns the identical dict: ``zeroshot/<dataset>/<metric>``, per-modality
-``zeroshot/<dataset>/<metric>/<modality>`` for breakdown datasets, and ``zeroshot/mean``.
+``zeroshot/<dataset>/<metric>/<modality>`` for breakdown datasets, and ``zeroshot/mean``. Datasets whose
+files are absent are skipped with a warning (an error only when none can be read).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from medclip.train.evaluators import register_evaluator
 
@@ -29,6 +31,7 @@ from .classifier import eval_transform
 from .evaluate import EvalOptions, evaluate_dataset
 from .suites import load_suite, select
 
+log = logging.getLogger(__name__)
 ARGS = ("suite", "data_root", "path", "datasets", "max_samples", "batch_size", "workers", "seed")
 
 
@@ -49,6 +52,7 @@ def make_zeroshot_evaluator(args: dict):
         seed=int(args.get("seed", 0)),
     )
     path = args.get("path")
+    warned: set[str] = set()
 
     def evaluate(model, tokenizer, *, device, rank: int, world_size: int, step: int, epoch: int) -> dict:
         model = getattr(model, "module", model)
@@ -70,14 +74,19 @@ def make_zeroshot_evaluator(args: dict):
                     rank=rank,
                     world_size=world_size,
                 )
-                if r["status"] != "ok":
-                    raise FileNotFoundError(r["message"])
+                if r["status"] != "ok":  # absent datasets are skipped (e.g. unimed21 with a partial disk)
+                    if rank == 0 and r["name"] not in warned:
+                        log.warning("zeroshot evaluator: skipping %s", r["message"])
+                        warned.add(r["name"])
+                    continue
                 out[f"zeroshot/{ds.name}/{ds.metric}"] = float(r["score"])
                 for mod, b in (r.get("breakdown") or {}).items():
                     out[f"zeroshot/{ds.name}/{ds.metric}/{mod}"] = float(b["score"])
         finally:
             model.train(was_training)
         heads = [v for k, v in out.items() if k.count("/") == 2]
+        if not heads:
+            raise FileNotFoundError(f"zeroshot evaluator: none of {[d.name for d in datasets]} could be read")
         out["zeroshot/mean"] = float(sum(heads) / len(heads))
         return out
 
