@@ -37,6 +37,8 @@ class BuildReport:
     chunks_reused: int = 0
     items_processed: int = 0
     seconds: float = 0.0
+    plan_seconds: float = 0.0  # enumerate + caption + shuffle (main process)
+    write_seconds: float = 0.0  # loading, encoding and writing the chunks (the parallel phase)
     caption_stats: dict = field(default_factory=dict)
     heldout: dict | None = None  # overlap summary of the held-out eval bank (captions.eval_bank)
 
@@ -121,8 +123,12 @@ def build(
         for i, items in enumerate(chunks):
             if i not in done[split]:
                 tasks.append(ChunkTask(split, i, items, str(sdir / ".build"), split in cfg.hygiene.apply_to, hashes[i]))
+    report.plan_seconds = time.perf_counter() - t0
+    # longest chunks first: the last chunk running alone on one worker is then the shortest
+    tasks.sort(key=lambda t: (-len(t.items), t.split, t.index))
     total = sum(len(t.items) for t in tasks)
     bar = _bar(total, progress)
+    t1 = time.perf_counter()
     written = 0
 
     def record(task: ChunkTask, rec: dict) -> None:
@@ -162,6 +168,7 @@ def build(
                     raise
     finally:
         bar.close()
+    report.write_seconds = time.perf_counter() - t1
     report.chunks_written = written
     for split, chunks in plan.chunks.items():
         recs = [done[split][i] for i in range(len(chunks))]

@@ -7,6 +7,8 @@ densities), so stain variation is a change of stain vectors rather than a colour
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .demo_canvas import F32, Pose, ellipse, grid, smooth_noise, splat, to_image_frame
@@ -82,19 +84,26 @@ def draw_pathology(label: str, size: int, rng: np.random.Generator) -> np.ndarra
     return np.exp(-od * F32(1.3))
 
 
+@lru_cache(maxsize=8)
+def _field(size: int) -> np.ndarray:
+    """The circular field of view of a fundus camera (fixed, in image coordinates)."""
+    lin = np.linspace(-1, 1, size, dtype=F32)
+    m = ellipse(*np.meshgrid(lin, lin), 0, 0, 0.94, 0.94, edge=0.03)
+    m.flags.writeable = False
+    return m
+
+
 def draw_fundus(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """Colour fundus photograph: orange-red retina, optic disc and cup, vessels, macula, lesions."""
     X, Y = grid(size, rng, Pose(rot_deg=10, scale=(0.95, 1.05), shift=0.04))
-    lin = np.linspace(-1, 1, size, dtype=F32)
-    field = ellipse(*np.meshgrid(lin, lin), 0, 0, 0.94, 0.94, edge=0.03)
+    field = _field(size)
     r2 = X * X + Y * Y
     base = np.array([rng.uniform(0.75, 0.9), rng.uniform(0.3, 0.42), rng.uniform(0.1, 0.18)], F32)
     shade = (F32(1) - F32(0.35) * r2) * (F32(1) + F32(0.06) * smooth_noise(rng, size, 14))
-    img = shade[..., None] * base
     side = rng.choice([-1, 1])
     dx, dy, rd = side * rng.uniform(0.38, 0.48), rng.uniform(-0.08, 0.08), rng.uniform(0.12, 0.15)
     mac = np.exp(-((X + side * 0.15) ** 2 + Y**2) / F32(0.03))
-    img *= (F32(1) - F32(0.35) * mac)[..., None]
+    img = (shade * (F32(1) - F32(0.35) * mac))[..., None] * base
     # vessels: arcades leaving the disc towards the macula side, plus nasal branches
     xs, ys = [], []
     t = np.linspace(0, 1, 220)
