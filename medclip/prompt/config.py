@@ -47,6 +47,7 @@ class OptimCfg:
     warmup_lr: float = 1e-5
     drop_last: bool = True
     precision: str = "fp32"  # fp32 | amp_bf16 | amp_fp16
+    max_steps: int | None = None  # stop after this many optimizer steps (cost cap for demo presets)
 
     def validate(self) -> None:
         if self.precision not in ("fp32", "amp_bf16", "amp_fp16"):
@@ -118,6 +119,7 @@ class FewShotMethodConfig:
     feature_views: int = 8  # augmented views per support image, encoded once and cached
     aug: str = "biomedcoop"  # biomedcoop (random resized crop, no flip) | coop_original (+ flip)
     aug_min_scale: float = 0.08  # lower bound of the random-resized-crop area scale
+    test_per_class: int | None = None  # evaluate on the first n test images per class (CoCoOp cost cap)
     prompt: PromptCfg = field(default_factory=PromptCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     kgcoop: KgCoOpCfg = field(default_factory=KgCoOpCfg)

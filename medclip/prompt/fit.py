@@ -116,6 +116,7 @@ def _optim_kwargs(cfg: FewShotMethodConfig) -> dict:
         warmup_lr=o.warmup_lr,
         drop_last=o.drop_last,
         precision=o.precision,
+        max_steps=o.max_steps,
     )
 
 

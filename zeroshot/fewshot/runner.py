@@ -99,6 +99,25 @@ class FewShotRunner:
             rec.update(_scores(pred.predict_logits(self.test_x), self.test_y))
             self.progress(f"{d.name} zeroshot acc={rec['accuracy']:.4f}")
             return [rec]
+        test_x, test_y, zs_same = self.test_x, self.test_y, None
+        if cfg.test_per_class:
+            keep = np.sort(
+                np.concatenate([np.flatnonzero(self.test_y == c)[: cfg.test_per_class] for c in np.unique(self.test_y)])
+            )
+            test_x, test_y = self.test_x[torch.from_numpy(keep)], self.test_y[keep]
+            zs = FewShotMethodConfig(method="zeroshot")
+            views, y, val, _ = self._support(min(shots), seeds[0], zs)
+            zpred = fit_fewshot(
+                zs,
+                self.model,
+                self.tokenizer,
+                d.classnames,
+                train_views=views,
+                train_labels=y,
+                val=val,
+                class_prompts=d.class_prompts,
+            )
+            zs_same = _scores(zpred.predict_logits(test_x), test_y)["accuracy"]
         for k in shots:
             for seed in seeds:
                 t0 = time.perf_counter()
@@ -122,10 +141,12 @@ class FewShotRunner:
                     "setting": "fewshot",
                     "n_train": len(ti),
                     "n_val": len(val.labels),
-                    "n_test": len(self.test_y),
+                    "n_test": len(test_y),
                 }
+                if zs_same is not None:
+                    rec["zeroshot_accuracy_same_test"] = zs_same
                 rec["val_accuracy"] = _scores(pred.predict_logits(val.features), val.labels.numpy())["accuracy"]
-                rec.update(_scores(pred.predict_logits(self.test_x), self.test_y))
+                rec.update(_scores(pred.predict_logits(test_x), test_y))
                 rec["seconds"] = round(time.perf_counter() - t0, 3)
                 rec["info"] = _plain(pred.info)
                 self.progress(
