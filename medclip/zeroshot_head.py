@@ -62,16 +62,24 @@ def build_text_classifier(
             raise ValueError(f"class {c}: expected a non-empty list of prompts, got {prompts!r}")
     if device is None:
         device = next(model.parameters()).device
-    trim = supports_trimmed_text(model)
     flat = [p for prompts in class_prompts for p in prompts]
     owner = torch.tensor([c for c, prompts in enumerate(class_prompts) for _ in prompts], device=device)
-    feats = []
+    tokens = tokenizer(flat)
+    order = torch.arange(len(flat))
+    trim = supports_trimmed_text(model)
+    if trim:
+        # length-sorted batches trimmed to their longest prompt: identical embeddings, far less padding
+        batch_size = min(batch_size, 64)
+        order = torch.argsort((tokens != 0).sum(1), stable=True)
+    feats = torch.empty(0)
     for i in range(0, len(flat), batch_size):
-        tokens = tokenizer(flat[i : i + batch_size])
+        idx = order[i : i + batch_size]
+        batch = tokens[idx]
         if trim:
-            tokens = trim_padding(tokens)
-        tokens = tokens.to(device)
-        feats.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
-    feats = torch.cat(feats)
+            batch = trim_padding(batch)
+        f = F.normalize(model.encode_text(batch.to(device)).float(), dim=-1)
+        if feats.numel() == 0:
+            feats = torch.empty(len(flat), f.shape[1], device=f.device)
+        feats[idx.to(f.device)] = f
     sums = torch.zeros(len(class_prompts), feats.shape[1], device=device).index_add_(0, owner, feats)
     return F.normalize(sums, dim=-1)

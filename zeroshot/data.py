@@ -51,6 +51,7 @@ class Items:
             [self.modalities[i] for i in idx],
             [self.keys[i] for i in idx] if self.keys else [],
             self.skipped,
+            self.captions,
         )
 
 

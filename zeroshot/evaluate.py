@@ -208,18 +208,23 @@ def evaluate_dataset(
         "shift_of": ds.shift_of,
         "classnames": [c.name for c in ds.classes],
     }
+    clock = _Clock()
     try:
         items = limit(resolve_items(suite, ds, path), opts.max_samples, opts.seed)
     except MissingDatasetError as e:
         return {**base, "status": "missing", "message": str(e)}
-    t0 = time.perf_counter()
+    clock.lap("index")
     prompts = class_prompts(ds)
     text = text_classifier(model, tokenizer, prompts, device=device, cache=opts.cache)
+    clock.lap("text")
     cos = score_items(model, preprocess, items, text, device=device, opts=opts, rank=rank, world_size=world_size)
+    clock.lap("images")
     scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 1.0
     res = dataset_metrics(ds, items, cos, scale)
+    clock.lap("metrics")
     if items.captions:
         res["prompt_overlap"] = prompt_overlap_report(prompts, items.captions)
+        clock.lap("prompt_overlap")
     return {
         **base,
         "status": "ok",
@@ -228,9 +233,26 @@ def evaluate_dataset(
         "n_templates": len(ds.templates) if ds.templates else None,
         "prompts_per_class": [len(p) for p in prompts],
         "logit_scale": scale,
-        "seconds": time.perf_counter() - t0,
+        "seconds": clock.total(),
+        "timings": clock.laps,
         **res,
     }
+
+
+class _Clock:
+    """Wall-clock laps of one dataset's evaluation (reported as ``timings``)."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 3)
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def evaluate_suite(

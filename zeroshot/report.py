@@ -11,6 +11,8 @@ import numpy as np
 
 from . import plots
 from .aggregate import aggregate
+from .report_extras import extras_markdown
+from .report_extras import pct as _pct
 
 
 def versions() -> dict:
@@ -29,10 +31,6 @@ def versions() -> dict:
         "scikit-learn": sklearn.__version__,
         "python": platform.python_version(),
     }
-
-
-def _pct(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.2f}"
 
 
 def build_report(*, suite: dict, model: dict, results: list[dict], options: dict, extras: dict | None = None) -> dict:
@@ -149,105 +147,11 @@ def markdown(report: dict, plot_files: dict[str, str]) -> str:
                 f"eval prompts appear verbatim among {ov['n_captions']} captions{extra}."
             )
         lines.append("")
-    lines += _extras_markdown(report)
+    lines += extras_markdown(report)
     if plot_files:
         lines += ["## Plots", ""] + [f"![{k}]({v})" for k, v in plot_files.items()] + [""]
     lines += ["## Environment", "", "```", json.dumps(report["versions"]), json.dumps(report["options"]), "```", ""]
     return "\n".join(lines)
-
-
-def _extras_markdown(report: dict) -> list[str]:
-    lines: list[str] = []
-    if report.get("retrieval"):
-        lines += [
-            "## Image↔text retrieval",
-            "",
-            "| set | images | texts | I→T R@1 | R@5 | R@10 | T→I R@1 | R@5 | R@10 |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in report["retrieval"]:
-            if r.get("status") != "ok":
-                lines.append(f"| {r['name']} | {r.get('message', 'missing')} |||||||| ")
-                continue
-            a, b = r["image_to_text"], r["text_to_image"]
-            lines.append(
-                f"| {r['name']} | {r['n_images']} | {r['n_texts']} | {_pct(a['R@1'])} | {_pct(a['R@5'])} | "
-                f"{_pct(a['R@10'])} | {_pct(b['R@1'])} | {_pct(b['R@5'])} | {_pct(b['R@10'])} |"
-            )
-        lines.append("")
-    if report.get("linear_probe"):
-        lines += [
-            "## Linear probe (frozen image features, logistic regression, C chosen on the validation split)",
-            "",
-            "| dataset | accuracy | zero-shot accuracy | C | train / val / test |",
-            "|---|---|---|---|---|",
-        ]
-        for p in report["linear_probe"]:
-            if p.get("status") != "ok":
-                lines.append(f"| {p['name']} | skipped: {p.get('message')} |  |  |  |")
-                continue
-            lines.append(
-                f"| {p['name']} | {_pct(p['accuracy'])} | {_pct(p.get('zero_shot_accuracy'))} | {p['C']:.4g} | "
-                f"{p['n_train']} / {p['n_val']} / {p['n_test']} |"
-            )
-        lines.append("")
-    rob = report.get("robustness")
-    if rob:
-        lines += [
-            f"## Robustness (reference model: `{rob['reference']}`)",
-            "",
-            "mCE = mean over corruptions of Σ_severity error(model) / Σ_severity error(reference) (ImageNet-C); "
-            "error reduction = 1 − Σ error(model) / Σ error(reference) over all corruptions and severities.",
-            "",
-            "| dataset | clean err | ref clean err | mCE | relative mCE | error reduction |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, d in rob["datasets"].items():
-            lines.append(
-                f"| {name} | {_pct(d['clean_error'])} | {_pct(d.get('ref_clean_error'))} | {_pct(d.get('mce'))} | "
-                f"{_pct(d.get('relative_mce'))} | {_pct(d.get('error_reduction'))} |"
-            )
-        lines.append("")
-        for name, d in rob["datasets"].items():
-            lines += [
-                f"### {name}: top-1 error per corruption and severity",
-                "",
-                "| corruption | s1 | s2 | s3 | s4 | s5 | CE |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            for c, errs in d["errors"].items():
-                lines.append(f"| {c} | " + " | ".join(_pct(e) for e in errs) + f" | {_pct(d.get('ce', {}).get(c))} |")
-            lines.append("")
-    fs = report.get("fewshot")
-    if fs:
-        lines += [
-            f"## Few-shot ({fs['source']})",
-            "",
-            "| method | " + " | ".join(f"K={k}" for k in fs["ks"]) + " |",
-            "|---|" + "---|" * len(fs["ks"]),
-        ]
-        for name, pts in fs["curves"].items():
-            cells = [
-                f"{100 * pts[str(k)][0]:.2f} ± {100 * pts[str(k)][1]:.2f}" if str(k) in pts else "–" for k in fs["ks"]
-            ]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        for name, v in (fs.get("baselines") or {}).items():
-            lines.append(f"| {name} (K=0) | " + " | ".join(f"{100 * v:.2f}" for _ in fs["ks"]) + " |")
-        lines.append("")
-        if fs.get("base_to_novel"):
-            lines += [
-                "Base-to-novel (mean over datasets; HM both ways):",
-                "",
-                "| method | base | novel | HM of means | mean of HMs |",
-                "|---|---|---|---|---|",
-            ]
-            for b in fs["base_to_novel"]:
-                lines.append(
-                    f"| {b['method']} | {b['base']:.2f} | {b['novel']:.2f} | {b['hm_of_means']:.2f} | "
-                    f"{b['mean_of_hms']:.2f} |"
-                )
-            lines.append("")
-    return lines
 
 
 def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
@@ -278,11 +182,24 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
         pf["few-shot curves"] = "fewshot_curves.png"
     json_path = out / "report.json"
     tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=_json_default))
+    tmp.write_text(json.dumps(_finite(report), indent=1, default=_json_default, allow_nan=False))
     tmp.replace(json_path)
     md_path = out / "report.md"
     md_path.write_text(markdown(report, pf))
     return {"json": json_path, "markdown": md_path, **{k: out / v for k, v in pf.items()}}
+
+
+def _finite(o):
+    """NaN / inf (e.g. AUC of a dataset with one class) become null: report.json stays strict JSON."""
+    if isinstance(o, float):
+        return o if np.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, np.floating):
+        return _finite(float(o))
+    return o
 
 
 def _json_default(o):

@@ -1,0 +1,105 @@
+"""Markdown sections of the optional report parts: retrieval, linear probe, robustness, few-shot."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pct(v) -> str:
+    """A fraction as a percentage with 2 decimals; missing / NaN as an en dash."""
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.2f}"
+
+
+def extras_markdown(report: dict) -> list[str]:
+    """Markdown lines for whichever of the optional sections the report holds."""
+    lines: list[str] = []
+    if report.get("retrieval"):
+        lines += [
+            "## Image↔text retrieval",
+            "",
+            "| set | images | texts | I→T R@1 | R@5 | R@10 | T→I R@1 | R@5 | R@10 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in report["retrieval"]:
+            if r.get("status") != "ok":
+                lines.append(f"| {r['name']} | {r.get('message', 'missing')} |||||||| ")
+                continue
+            a, b = r["image_to_text"], r["text_to_image"]
+            lines.append(
+                f"| {r['name']} | {r['n_images']} | {r['n_texts']} | {pct(a['R@1'])} | {pct(a['R@5'])} | "
+                f"{pct(a['R@10'])} | {pct(b['R@1'])} | {pct(b['R@5'])} | {pct(b['R@10'])} |"
+            )
+        lines.append("")
+    if report.get("linear_probe"):
+        lines += [
+            "## Linear probe (frozen image features, logistic regression, C chosen on the validation split)",
+            "",
+            "| dataset | accuracy | zero-shot accuracy | C | train / val / test |",
+            "|---|---|---|---|---|",
+        ]
+        for p in report["linear_probe"]:
+            if p.get("status") != "ok":
+                lines.append(f"| {p['name']} | skipped: {p.get('message')} |  |  |  |")
+                continue
+            lines.append(
+                f"| {p['name']} | {pct(p['accuracy'])} | {pct(p.get('zero_shot_accuracy'))} | {p['C']:.4g} | "
+                f"{p['n_train']} / {p['n_val']} / {p['n_test']} |"
+            )
+        lines.append("")
+    rob = report.get("robustness")
+    if rob:
+        lines += [
+            f"## Robustness (reference model: `{rob['reference']}`)",
+            "",
+            "mCE = mean over corruptions of Σ_severity error(model) / Σ_severity error(reference) (ImageNet-C); "
+            "error reduction = 1 − Σ error(model) / Σ error(reference) over all corruptions and severities.",
+            "",
+            "| dataset | clean err | ref clean err | mCE | relative mCE | error reduction |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, d in rob["datasets"].items():
+            lines.append(
+                f"| {name} | {pct(d['clean_error'])} | {pct(d.get('ref_clean_error'))} | {pct(d.get('mce'))} | "
+                f"{pct(d.get('relative_mce'))} | {pct(d.get('error_reduction'))} |"
+            )
+        lines.append("")
+        for name, d in rob["datasets"].items():
+            lines += [
+                f"### {name}: top-1 error per corruption and severity",
+                "",
+                "| corruption | s1 | s2 | s3 | s4 | s5 | CE |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for c, errs in d["errors"].items():
+                lines.append(f"| {c} | " + " | ".join(pct(e) for e in errs) + f" | {pct(d.get('ce', {}).get(c))} |")
+            lines.append("")
+    fs = report.get("fewshot")
+    if fs:
+        lines += [
+            f"## Few-shot ({fs['source']})",
+            "",
+            "| method | " + " | ".join(f"K={k}" for k in fs["ks"]) + " |",
+            "|---|" + "---|" * len(fs["ks"]),
+        ]
+        for name, pts in fs["curves"].items():
+            cells = [
+                f"{100 * pts[str(k)][0]:.2f} ± {100 * pts[str(k)][1]:.2f}" if str(k) in pts else "–" for k in fs["ks"]
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for name, v in (fs.get("baselines") or {}).items():
+            lines.append(f"| {name} (K=0) | " + " | ".join(f"{100 * v:.2f}" for _ in fs["ks"]) + " |")
+        lines.append("")
+        if fs.get("base_to_novel"):
+            lines += [
+                "Base-to-novel (mean over datasets; HM both ways):",
+                "",
+                "| method | base | novel | HM of means | mean of HMs |",
+                "|---|---|---|---|---|",
+            ]
+            for b in fs["base_to_novel"]:
+                lines.append(
+                    f"| {b['method']} | {b['base']:.2f} | {b['novel']:.2f} | {b['hm_of_means']:.2f} | "
+                    f"{b['mean_of_hms']:.2f} |"
+                )
+            lines.append("")
+    return lines
