@@ -4,6 +4,7 @@
    epoch), each trainer run as its own process for E1 and E2 epochs:
    end to end = samples / wall time of the E2 run (start-up, data, checkpoints included);
    steady state = (samples(E2) - samples(E1)) / (wall(E2) - wall(E1)) (start-up cancels out).
+   Logging parity: open_clip_train runs with ``--report-to ""`` (no tensorboard), medclip with tensorboard off.
 2. Loader: shards of 1024x1024 JPEGs decoded and cropped to 224 (train transform), 2 workers, batch 32:
    medclip's loader (reduced-size JPEG decode) vs open_clip_train's ``get_wds_dataset`` pipeline.
 
@@ -76,6 +77,7 @@ def bench_trainers(tmp: Path, n: int, batch: int, epochs: tuple[int, int]) -> di
             "progress=false",
             "log_every_n_steps=10",
             "checkpoint.keep_last=1",
+            "tensorboard=false",
         ]
         oc = [
             py,

@@ -155,3 +155,31 @@ def test_reduced_size_jpeg_decode_and_16bit_rescale():
     assert px.min() == 0 and px.max() == 255  # full range kept, not clipped at 8 bits
     with pytest.raises(ValueError, match="more than 8 bits"):
         decode_image(png.getvalue())
+
+
+def test_tar_reader_matches_tarfile_with_long_names_gzip_and_truncation(tmp_path):
+    import gzip
+    import tarfile
+
+    from medclip.data.tario import iter_members, iter_tar_samples
+
+    long = "d/" + "x" * 150 + "-000000001"
+    members = [(f"{long}.txt", b"caption"), (f"{long}.json", b"{}"), ("short-0.txt", b"a" * 700)]
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        assert list(iter_members(io.BytesIO(buf.getvalue()))) == members
+        assert list(iter_members(io.BytesIO(gzip.compress(buf.getvalue())))) == members
+    path = tmp_path / "cut.tar"
+    cut = buf.getvalue().index(b"short-0.txt") + 512 + 100
+    path.write_bytes(buf.getvalue()[:cut])  # ends inside the third member's data
+    got = list(iter_tar_samples(str(path)))
+    assert [s["__key__"] for s in got] == [long]
+    from medclip.data.tario import TarFormatError
+
+    with pytest.raises(TarFormatError):
+        list(iter_tar_samples(str(path), handle_errors=False))

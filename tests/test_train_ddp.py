@@ -50,7 +50,10 @@ def losses(run_dir):
 def test_two_process_ddp_matches_one_process_with_same_global_batch(tmp_path):
     shards = write_shards(tmp_path / "s", n=32, shards=2)
     one = ["total_steps=3", f"data.train={shards}", *COMMON]
-    torchrun(2, [f"run_dir={tmp_path / 'ddp'}", "data.batch_size=4", *one])
+    ev = ["eval.name=shards", f"eval.args.shards={shards}", "eval.every_n_steps=3"]  # sharded over the 2 ranks
+    torchrun(2, [f"run_dir={tmp_path / 'ddp'}", "data.batch_size=4", *one, *ev])
+    res = json.loads((tmp_path / "ddp/eval/step_00000003.json").read_text())
+    assert 0.0 <= res["shards/top1"] <= 1.0 and res["shards/classes"] == 5.0
     assert main([f"run_dir={tmp_path / 'single'}", "data.batch_size=8", *one]) == 0  # in-process: 1 rank
     a, b = losses(tmp_path / "ddp"), losses(tmp_path / "single")
     assert len(a) == len(b) == 3

@@ -74,8 +74,12 @@ def test_run_folder_checkpoint_and_plain_open_clip_load(tmp_path, shards):
 def test_resume_auto_equals_uninterrupted_run(tmp_path, shards):
     # 4 steps/epoch, 6 steps: the interruption (step 3) is mid-epoch, the run crosses an epoch boundary
     assert run(tmp_path, shards, "total_steps=6", name="full")[0] == 0
-    assert run(tmp_path, shards, "total_steps=6", "stop_after_steps=3", name="part")[0] == 0
-    assert load_checkpoint(tmp_path / "part/checkpoints/latest.pt")["step"] == 3
+    split = ["checkpoint.async_save=true", "checkpoint.separate_optimizer=true"]  # exercised on the resumed run
+    assert run(tmp_path, shards, "total_steps=6", "stop_after_steps=3", *split, name="part")[0] == 0
+    part = tmp_path / "part/checkpoints"
+    assert load_checkpoint(part / "latest.pt")["step"] == 3
+    raw = torch.load(part / "latest.pt", weights_only=True)
+    assert raw["optimizer"] is None and (part / raw["optimizer_file"]).is_file()
     assert (
         main(["--resume", "auto", f"run_dir={tmp_path / 'part'}", f"data.train={shards}", *BASE, "total_steps=6"]) == 0
     )
@@ -122,6 +126,7 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path, capsys):
         ("nocaption", "have no caption"),
         ("dotted", "keys with dots"),
         ("png16", "8-bit decode would clip"),
+        ("allcorrupt", "are unusable (0 without image, 16 undecodable)"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, shards, capsys, case, expect):
@@ -135,8 +140,13 @@ def test_bad_input_is_one_clear_line(tmp_path, shards, capsys, case, expect):
         extra = ["optim.lrr=1"]
     elif case == "model":
         extra = ["model.name=medclip-tiyn"]
-    elif case in ("nocaption", "dotted", "png16"):
-        kw = {"nocaption": {"no_caption": tuple(range(16))}, "dotted": {"dotted": True}, "png16": {"png16": True}}
+    elif case in ("nocaption", "dotted", "png16", "allcorrupt"):
+        kw = {
+            "nocaption": {"no_caption": tuple(range(16))},
+            "dotted": {"dotted": True},
+            "png16": {"png16": True},
+            "allcorrupt": {"corrupt": tuple(range(16))},
+        }
         data = write_shards(tmp_path / case, n=16, shards=1, **kw[case])
     rc, _ = run(tmp_path, data, *extra)
     err = capsys.readouterr().err.strip().splitlines()
@@ -193,3 +203,18 @@ def test_export_loads_as_open_clip_local_dir(tmp_path, shards):
     assert torch.equal(model.encode_image(x), mine.encode_image(x))
     assert torch.equal(tok(["a chest x-ray"]), mtok(["a chest x-ray"]))
     assert torch.equal(model.encode_text(tok(["a chest x-ray"])), mine.encode_text(mtok(["a chest x-ray"])))
+
+
+@pytest.mark.parametrize("loss", ["siglip", "multipos"])
+def test_other_losses_train(tmp_path, shards, loss):
+    extra = [f"loss.name={loss}", "total_steps=2"] + (["model.init_logit_bias=-10"] if loss == "siglip" else [])
+    rc, rd = run(tmp_path, shards, *extra)
+    assert rc == 0 and all(math.isfinite(x) for x in losses(rd))
+    if loss == "siglip":
+        assert "logit_bias" in weights(rd)
+
+
+@pytest.mark.slow
+def test_torch_compile_checkpoint_keys_stay_plain(tmp_path, shards):
+    assert run(tmp_path, shards, "model.compile=true", "total_steps=2")[0] == 0
+    assert not any("_orig_mod" in k for k in weights(tmp_path / "run"))

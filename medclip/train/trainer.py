@@ -165,7 +165,7 @@ def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
                 json.dump({"step": step, "epoch": epoch, **res}, f, indent=1)
             _say(env, f"eval at step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in list(res.items())[:8]))
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(
         total=plan.total_steps,
