@@ -35,6 +35,45 @@ def supports_trimmed_text(model: torch.nn.Module) -> bool:
 
 
 @torch.no_grad()
+def encode_texts(
+    model: torch.nn.Module,
+    tokenizer: Callable[[list[str]], torch.Tensor],
+    texts: Sequence[str],
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Unit-norm float32 text embeddings ``(N, d)`` in the order of ``texts``.
+
+    For HF text towers the texts are encoded in length-sorted batches of at most 64, each trimmed to its
+    longest text (:func:`trim_padding`): the embeddings are identical and short prompts cost far less.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    if len(texts) > 4096:  # bound the token matrix held at once
+        parts = [
+            encode_texts(model, tokenizer, texts[i : i + 4096], device=device, batch_size=batch_size)
+            for i in range(0, len(texts), 4096)
+        ]
+        return torch.cat(parts)
+    tokens = tokenizer(list(texts))
+    order = torch.arange(len(texts))
+    trim = supports_trimmed_text(model)
+    if trim:
+        batch_size = min(batch_size, 64)
+        order = torch.argsort((tokens != 0).sum(1), stable=True)
+    feats = torch.empty(0)
+    for i in range(0, len(texts), batch_size):
+        idx = order[i : i + batch_size]
+        batch = trim_padding(tokens[idx]) if trim else tokens[idx]
+        f = F.normalize(model.encode_text(batch.to(device)).float(), dim=-1)
+        if feats.numel() == 0:
+            feats = torch.empty(len(texts), f.shape[1], device=f.device)
+        feats[idx.to(f.device)] = f
+    return feats
+
+
+@torch.no_grad()
 def build_text_classifier(
     model: torch.nn.Module,
     tokenizer: Callable[[list[str]], torch.Tensor],
@@ -64,22 +103,6 @@ def build_text_classifier(
         device = next(model.parameters()).device
     flat = [p for prompts in class_prompts for p in prompts]
     owner = torch.tensor([c for c, prompts in enumerate(class_prompts) for _ in prompts], device=device)
-    tokens = tokenizer(flat)
-    order = torch.arange(len(flat))
-    trim = supports_trimmed_text(model)
-    if trim:
-        # length-sorted batches trimmed to their longest prompt: identical embeddings, far less padding
-        batch_size = min(batch_size, 64)
-        order = torch.argsort((tokens != 0).sum(1), stable=True)
-    feats = torch.empty(0)
-    for i in range(0, len(flat), batch_size):
-        idx = order[i : i + batch_size]
-        batch = tokens[idx]
-        if trim:
-            batch = trim_padding(batch)
-        f = F.normalize(model.encode_text(batch.to(device)).float(), dim=-1)
-        if feats.numel() == 0:
-            feats = torch.empty(len(flat), f.shape[1], device=f.device)
-        feats[idx.to(f.device)] = f
+    feats = encode_texts(model, tokenizer, flat, device=device, batch_size=batch_size)
     sums = torch.zeros(len(class_prompts), feats.shape[1], device=device).index_add_(0, owner, feats)
     return F.normalize(sums, dim=-1)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from medclip.zeroshot_head import encode_texts
 
 from .data import index_shards
 
@@ -43,15 +44,6 @@ def recall_at_k(sim: np.ndarray | torch.Tensor, owner: np.ndarray, ks=KS) -> dic
         "image_to_text": {f"R@{k}": float((i_rank < k).double().mean()) for k in ks},
         "text_to_image": {f"R@{k}": float((t_rank < k).double().mean()) for k in ks},
     }
-
-
-@torch.no_grad()
-def encode_texts(model, tokenizer, texts: list[str], *, device, batch_size: int = 256) -> torch.Tensor:
-    """Unit-norm text features ``(N, d)``."""
-    out = []
-    for i in range(0, len(texts), batch_size):
-        out.append(F.normalize(model.encode_text(tokenizer(texts[i : i + batch_size]).to(device)).float(), dim=-1))
-    return torch.cat(out)
 
 
 def retrieval_on_shards(
@@ -88,7 +80,7 @@ def retrieval_on_shards(
     if not texts:
         return {"name": name, "status": "missing", "message": f"no captions in the shards of {folder}"}
     img = encode_images(model, preprocess, [r["image"] for r in recs], device=torch.device(device), opts=opts)
-    txt = encode_texts(model, tokenizer, texts, device=device)
+    txt = encode_texts(model, tokenizer, texts, device=device).to(img.device)
     res = recall_at_k((img @ txt.T).cpu(), np.asarray(owner))
     return {
         "name": name,
