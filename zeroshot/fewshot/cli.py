@@ -21,18 +21,18 @@ from pathlib import Path
 import torch
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "fewshot"
-ALL = (
+ALL = (  # cheap methods first: partial reports are written after every method
     "zeroshot",
-    "coop",
-    "cocoop",
-    "kgcoop",
-    "prograd",
-    "biomedcoop",
-    "vmfcoop_ours",
     "clip_adapter",
     "tip_adapter",
     "tip_adapter_f",
     "linear_probe",
+    "coop",
+    "kgcoop",
+    "prograd",
+    "biomedcoop",
+    "vmfcoop_ours",
+    "cocoop",
 )
 B2N = ("zeroshot", "coop", "cocoop", "kgcoop", "prograd", "biomedcoop", "vmfcoop_ours", "clip_adapter")
 
@@ -137,6 +137,24 @@ def _main(argv=None) -> int:
     model, preprocess, tokenizer = _load_model(args)
     t_start = time.perf_counter()
     records = []
+    from medclip.config import to_dict
+
+    def meta() -> dict:
+        return {
+            "command": "medclip-fewshot "
+            + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+            "suite": suite.name,
+            "datasets": [d.name for d in datasets],
+            "model": args.model,
+            "shots": sorted(args.shots),
+            "seeds": args.seeds,
+            "base_to_novel": args.base_to_novel,
+            "configs": {m: {"path": p, "resolved": to_dict(c)} for m, (c, p) in cfgs.items()},
+            "bank": {"path": str(bank_path), "sha256": bank_hash(bank)} if bank else None,
+            "seconds": round(time.perf_counter() - t_start, 1),
+            "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        }
+
     out = Path(args.out)
     for d in datasets:
         data = load_fewshot_data(suite, d)
@@ -147,23 +165,9 @@ def _main(argv=None) -> int:
                 records += runner.run_base_to_novel(cfg, args.b2n_shots, args.seeds)
             else:
                 records += runner.run_fewshot(cfg, sorted(args.shots), args.seeds)
+            write_report(out, records, meta(), ddof=args.std_ddof)  # partial report after every method
         print(f"{d.name}: encoded {store.encoded_images} images")
-    from medclip.config import to_dict
-
-    meta = {
-        "command": "medclip-fewshot " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-        "suite": suite.name,
-        "datasets": [d.name for d in datasets],
-        "model": args.model,
-        "shots": sorted(args.shots),
-        "seeds": args.seeds,
-        "base_to_novel": args.base_to_novel,
-        "configs": {m: {"path": p, "resolved": to_dict(c)} for m, (c, p) in cfgs.items()},
-        "bank": {"path": str(bank_path), "sha256": bank_hash(bank)} if bank else None,
-        "seconds": round(time.perf_counter() - t_start, 1),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__},
-    }
-    write_report(out, records, meta, ddof=args.std_ddof)
+    write_report(out, records, meta(), ddof=args.std_ddof)
     print(f"wrote {out / 'fewshot.json'}, {out / 'fewshot.md'}")
     print((out / "fewshot.md").read_text())
     return 0
