@@ -54,8 +54,9 @@ def test_trainable_parameter_names_and_bf16_step(tower, method):
     assert all(not p.requires_grad for p in model.parameters())
     views, y, _ = _data()
     before = learner.ctx.detach().clone()
-    hist = train_learner(learner, views, y, lr=0.01, batch_size=4, epochs=2, warmup_epochs=0,
-                         precision="amp_bf16", max_steps=1)
+    hist = train_learner(
+        learner, views, y, lr=0.01, batch_size=4, epochs=2, warmup_epochs=0, precision="amp_bf16", max_steps=1
+    )
     assert torch.isfinite(torch.tensor(hist[0]["loss"]))
     assert not torch.equal(before, learner.ctx.detach())  # one bf16 step moved the context
     assert all(p.grad is None for p in model.parameters())
@@ -65,13 +66,16 @@ def test_trainable_parameter_names_and_bf16_step(tower, method):
 def test_adapters_fit_under_bf16(method):
     model, _, tok = medclip.create_model("medclip-tiny")
     views, y, val = _data()
-    pred = fit_fewshot(_cfg(method, precision="amp_bf16"), model, tok, CLASSES, train_views=views,
-                       train_labels=y, val=val, seed=1)
+    pred = fit_fewshot(
+        _cfg(method, precision="amp_bf16"), model, tok, CLASSES, train_views=views, train_labels=y, val=val, seed=1
+    )
     logits = pred.predict_logits(val.features)
     assert logits.shape == (6, 3) and torch.isfinite(logits).all()
     if method == "clip_adapter":
         assert {n for n, p in pred.module.named_parameters() if p.requires_grad} == {
-            "adapter.0.weight", "adapter.2.weight"}
+            "adapter.0.weight",
+            "adapter.2.weight",
+        }
     if method == "tip_adapter_f":
         assert {n for n, p in pred.module.named_parameters()} == {"cache_keys.weight"}
 
@@ -149,3 +153,14 @@ def test_transfer_to_novel_classes_keeps_learned_context(tower):
     novel = transfer(pred, cfg, model, tok, ["glaucoma", "brain tumor"])
     assert torch.equal(novel.module.ctx, pred.module.ctx)
     assert novel.predict_logits(val.features).shape == (6, 2)
+
+
+def test_reference_ctx_importer(tmp_path):
+    from medclip.prompt.biomedcoop import load_reference_ctx
+
+    ctx = torch.randn(4, 768)
+    torch.save({"state_dict": {"prompt_learner.ctx": ctx, "other": torch.zeros(1)}, "epoch": 100}, tmp_path / "m.tar")
+    assert torch.equal(load_reference_ctx(str(tmp_path / "m.tar")), ctx)
+    torch.save({"x": ctx}, tmp_path / "bad.tar")
+    with pytest.raises(ValueError, match="no 'prompt_learner.ctx'"):
+        load_reference_ctx(str(tmp_path / "bad.tar"))

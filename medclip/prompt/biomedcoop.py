@@ -77,3 +77,17 @@ class BiomedCoOp(PromptLearner):
         kd = kd_loss(z, z_t, self.kd_reduction)
         total = ce + self.lambda_sccm * sccm + self.lambda_kdsp * kd
         return {"loss": total, "ce": ce, "sccm": sccm, "kd": kd, "n_kept": keep.sum().float()}
+
+
+def load_reference_ctx(path: str, key: str = "prompt_learner.ctx") -> torch.Tensor:
+    """The learned context of a published BiomedCoOp checkpoint (``model.pth.tar-100``; spec §5.5).
+
+    Dassl checkpoints are ``{"state_dict": {...}, "epoch": ..., ...}``; a bare state dict is accepted too.
+    Raises ``ValueError`` naming the keys when ``key`` is absent.
+    """
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else {}
+    for k in (key, key.removeprefix("prompt_learner."), f"module.{key}"):
+        if k in state:
+            return state[k].detach().float().clone()
+    raise ValueError(f"{path}: no {key!r} in the checkpoint (keys: {sorted(state)[:8]})")
