@@ -135,3 +135,18 @@ def test_csv_and_shard_layouts(tmp_path):
     assert names == ["normal chest x-ray", "normal abdominal ct", "malignant breast mass on ultrasound"]
     assert items.modalities == ["xray", "ct", "ultrasound"] and items.skipped == 1
     assert np.asarray(items.captions is not None)
+
+
+def test_fast_loader_matches_full_transform(tmp_path):
+    import medclip
+    from zeroshot.data import make_fast_loader, make_loader
+
+    write_imagefolder(tmp_path, {"a": 3, "b": 2})
+    srcs = sorted(str(p) for p in tmp_path.rglob("*.png"))
+    _, preprocess, _ = medclip.create_model("medclip-tiny")
+    ((ref, idx),) = list(make_loader(srcs, preprocess, batch_size=8, workers=0))
+    loader, finish = make_fast_loader(srcs, preprocess, batch_size=8, workers=0)
+    ((raw, idx2),) = list(loader)
+    assert raw.dtype == np.uint8 or str(raw.dtype) == "torch.uint8"
+    assert idx.tolist() == idx2.tolist() == list(range(5))
+    np.testing.assert_allclose(finish(raw).numpy(), ref.numpy(), atol=1e-6)

@@ -198,13 +198,37 @@ def read_image(source) -> Image.Image:
     return img.convert("RGB")
 
 
-class ImageItems(torch.utils.data.Dataset):
-    """Map-style dataset over item sources; ``transform`` maps a uint8 HxWx3 array to an array (optional)."""
+def split_preprocess(preprocess: Callable):
+    """Split an open_clip / torchvision ``Compose`` ending in ``ToTensor`` + ``Normalize`` into the PIL part
+    (run in the workers, output sent as uint8) and ``(mean, std)`` (applied per batch in the main process).
+    Returns ``None`` for any other transform (then workers run ``preprocess`` whole)."""
+    ts = getattr(preprocess, "transforms", None)
+    if not ts or len(ts) < 2:
+        return None
+    to_tensor, norm = ts[-2], ts[-1]
+    if type(to_tensor).__name__ not in ("ToTensor", "MaybeToTensor") or type(norm).__name__ != "Normalize":
+        return None
+    from torchvision.transforms import Compose
 
-    def __init__(self, sources: list, preprocess: Callable, array_transform: Callable | None = None) -> None:
+    mean = torch.tensor(norm.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(norm.std, dtype=torch.float32).view(1, -1, 1, 1)
+    return Compose(list(ts[:-2])), mean, std
+
+
+class ImageItems(torch.utils.data.Dataset):
+    """Map-style dataset over item sources; ``array_transform(i, uint8 HxWx3) -> array`` is optional.
+
+    With ``pil_only`` the PIL part of the transform runs and a uint8 CxHxW tensor is returned (normalized
+    later, per batch).
+    """
+
+    def __init__(
+        self, sources: list, preprocess: Callable, array_transform: Callable | None = None, pil_only: bool = False
+    ) -> None:
         self.sources = sources
         self.preprocess = preprocess
         self.array_transform = array_transform
+        self.pil_only = pil_only
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -213,15 +237,50 @@ class ImageItems(torch.utils.data.Dataset):
         img = read_image(self.sources[i])
         if self.array_transform is not None:
             img = Image.fromarray(self.array_transform(i, np.asarray(img)))
-        return self.preprocess(img), i
+        x = self.preprocess(img)
+        if self.pil_only:
+            arr = np.asarray(x.convert("RGB") if isinstance(x, Image.Image) else x, dtype=np.uint8)
+            x = torch.from_numpy(arr.copy()).permute(2, 0, 1)
+        return x, i
+
+
+class BatchNormalize:
+    """Turns uint8 batches into normalized float batches (the tail of a split transform)."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean, self.std = mean, std
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            return x
+        return (x.float().div_(255.0) - self.mean.to(x.device)) / self.std.to(x.device)
 
 
 def make_loader(
     sources: list, preprocess: Callable, *, batch_size: int = 128, workers: int = 2, array_transform=None
 ) -> torch.utils.data.DataLoader:
-    """A deterministic (unshuffled) batched loader decoding in ``workers`` processes."""
+    """A deterministic (unshuffled) loader of ``(preprocessed batch, indices)`` decoding in ``workers``."""
     ds = ImageItems(sources, preprocess, array_transform)
-    workers = max(0, min(workers, len(sources) // max(1, batch_size) + 1))
+    return _loader(ds, batch_size, workers)
+
+
+def make_fast_loader(
+    sources: list, preprocess: Callable, *, batch_size: int = 128, workers: int = 2, array_transform=None
+) -> tuple[torch.utils.data.DataLoader, Callable]:
+    """Like :func:`make_loader`, but workers send uint8 batches when the transform ends in ToTensor +
+    Normalize; returns the loader and the finishing step to apply to each (moved-to-device) batch."""
+    split = split_preprocess(preprocess)
+    if split is not None:
+        ds = ImageItems(sources, split[0], array_transform, pil_only=True)
+        finish: Callable = BatchNormalize(split[1], split[2])
+    else:
+        ds = ImageItems(sources, preprocess, array_transform)
+        finish = _identity
+    return _loader(ds, batch_size, workers), finish
+
+
+def _loader(ds, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
+    workers = max(0, min(workers, len(ds) // max(1, batch_size) + 1))
     return torch.utils.data.DataLoader(
         ds,
         batch_size=batch_size,
@@ -230,3 +289,7 @@ def make_loader(
         persistent_workers=False,
         prefetch_factor=4 if workers > 0 else None,
     )
+
+
+def _identity(x):
+    return x

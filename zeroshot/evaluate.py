@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from medclip.zeroshot_head import build_text_classifier
 
-from .data import Items, MissingDatasetError, make_loader, normalize_text, resolve_items
+from .data import Items, MissingDatasetError, make_fast_loader, normalize_text, resolve_items
 from .metrics import classification_metrics, multilabel_auc, reliability
 from .suites import MODALITIES, DatasetSpec, SuiteSpec, class_prompts
 
@@ -65,7 +65,7 @@ def encode_images(
     array_transform: Callable | None = None,
 ) -> torch.Tensor:
     """Unit-norm image features ``(N, d)`` (float32, on ``device``) in the order of ``sources``."""
-    loader = make_loader(
+    loader, finish = make_fast_loader(
         sources, preprocess, batch_size=opts.batch_size, workers=opts.workers, array_transform=array_transform
     )
     device = torch.device(device)
@@ -83,7 +83,7 @@ def encode_images(
     use_amp = opts.amp and device.type == "cuda"
     for x, _ in loader:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            f = model.encode_image(x.to(device, non_blocking=True))
+            f = model.encode_image(finish(x.to(device, non_blocking=True)))
         feats.append(F.normalize(f.float(), dim=-1))
     if feats:
         out = torch.cat(feats)
