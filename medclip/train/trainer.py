@@ -119,6 +119,40 @@ def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
         got_signal["sig"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _loop(**locals())
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+
+
+def _loop(
+    *,
+    cfg,
+    env,
+    run_dir,
+    ckpt_dir,
+    plan,
+    model,
+    tokenizer,
+    cache,
+    size,
+    mean,
+    std,
+    loss_fn,
+    evaluator,
+    optimizer,
+    st,
+    ckpt_path,
+    tmod,
+    loader,
+    writer,
+    metrics,
+    autocast,
+    no_sync,
+    got_signal,
+    **_,
+):
     kill_at = os.environ.get("MEDCLIP_FAULT_KILL_AT_STEP")  # fault injection for restart tests
     first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
     step, samples_seen = int(st["step"]), int(st["samples_seen"])
@@ -280,8 +314,6 @@ def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
         save(f"step_{step:08d}", epoch, bie, positions)
     if writer is not None:
         writer.wait()
-    for s, h in old_handlers.items():
-        signal.signal(s, h)
     total_skipped = all_reduce([float(skipped)], env)[0]
     barrier(env)
     metrics.close()
