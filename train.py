@@ -16,8 +16,11 @@ from medclip.train.evaluators import create_evaluator, register_evaluator
 
 def _zeroshot_hook_available() -> bool:
     spec = importlib.util.find_spec("zeroshot")  # top-level lookup: does not import the package
-    return bool(spec and spec.submodule_search_locations and any(
-        os.path.isfile(os.path.join(p, "train_hook.py")) for p in spec.submodule_search_locations))
+    return bool(
+        spec
+        and spec.submodule_search_locations
+        and any(os.path.isfile(os.path.join(p, "train_hook.py")) for p in spec.submodule_search_locations)
+    )
 
 
 if _zeroshot_hook_available():
