@@ -219,3 +219,28 @@ def test_bad_input_one_line_error(tmp_path, argv, msg, capsys):
     assert cli([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("medclip-eval: error:") and msg in err and "\n" not in err
+
+
+def test_corrupt_image_is_a_one_line_error(tmp_path, checkpoint, capsys):
+    root = tmp_path / "u"
+    write_imagefolder(root / "PCAM", {"0": 2, "1": 2})
+    (root / "PCAM" / "1" / "img001.png").write_bytes(b"not an image")
+    argv = [
+        "--suite",
+        "unimed21",
+        "--datasets",
+        "PCAM",
+        "--data-root",
+        str(root),
+        "--model",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "r"),
+        "--workers",
+        "2",
+        "--batch-size",
+        "2",
+    ]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cannot decode image" in err and "img001.png" in err

@@ -116,6 +116,7 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         main(argv)
     except (ConfigError, ValueError, FileNotFoundError, OSError) as e:
-        print(f"medclip-eval: error: {e}", file=sys.stderr)
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]  # DataLoader workers add a traceback
+        print(f"medclip-eval: error: {lines[-1].strip() if lines else type(e).__name__}", file=sys.stderr)
         return 2
     return 0

@@ -234,7 +234,10 @@ class ImageItems(torch.utils.data.Dataset):
         return len(self.sources)
 
     def __getitem__(self, i: int):
-        img = read_image(self.sources[i])
+        try:
+            img = read_image(self.sources[i])
+        except (OSError, ValueError) as e:
+            raise OSError(f"cannot decode image {self.sources[i]}: {e}") from None
         if self.array_transform is not None:
             img = Image.fromarray(self.array_transform(i, np.asarray(img)))
         x = self.preprocess(img)
