@@ -109,9 +109,13 @@ def test_g18_g19_g20_vmf_estimates():
     # closed form A_3(κ) = coth κ − 1/κ at the estimate
     k = estimate_kappa(0.5, 3, newton_steps=10)
     assert abs(1 / math.tanh(k) - 1 / k - 0.5) < 1e-9
-    for r_bar, ban, newton in [(0.9, 2421.426316, 2421.023654), (0.5, 341.166667, 341.066967),
-                               (0.99, 25422.598040, 25422.108025), (0.1, 51.716162, 51.715179),
-                               (0.02, 10.244090, 10.244082)]:
+    for r_bar, ban, newton in [
+        (0.9, 2421.426316, 2421.023654),
+        (0.5, 341.166667, 341.066967),
+        (0.99, 25422.598040, 25422.108025),
+        (0.1, 51.716162, 51.715179),
+        (0.02, 10.244090, 10.244082),
+    ]:
         assert abs(banerjee_kappa(r_bar, 512) - ban) < 1e-5
         assert abs(estimate_kappa(r_bar, 512) - newton) < 1e-5 * max(1, newton / 1000)
 

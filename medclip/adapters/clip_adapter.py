@@ -44,9 +44,7 @@ class ClipAdapter(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.register_buffer("text_weights", text_weights.float().clone(), persistent=False)
-        self.register_buffer(
-            "scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()).clone(), persistent=False
-        )
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()).clone(), persistent=False)
         self.alpha, self.variant = float(alpha), variant
 
     def set_mode(self, training: bool) -> None:

@@ -83,9 +83,7 @@ def fit_linear_probe(
     if tx.ndim != 2 or vx.ndim != 2 or tx.shape[1] != vx.shape[1]:
         raise ValueError(f"features must be 2-D with equal width, got {tx.shape} and {vx.shape}")
     if len(tx) != len(ty) or len(vx) != len(vy):
-        raise ValueError(
-            f"features/labels length mismatch: {len(tx)}/{len(ty)} train, {len(vx)}/{len(vy)} val"
-        )
+        raise ValueError(f"features/labels length mismatch: {len(tx)}/{len(ty)} train, {len(vx)}/{len(vy)} val")
     if len(vx) == 0:
         raise ValueError("the validation split is empty; C cannot be chosen")
     if len(np.unique(ty)) < 2:

@@ -49,9 +49,7 @@ def search_alpha_beta(
     return best[1], best[2], best[0]
 
 
-def build_cache(
-    view_feats: torch.Tensor, labels: torch.Tensor, num_classes: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def build_cache(view_feats: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Keys = normalized mean over views ``(V, N, d) -> (N, d)``; values = one-hot ``(N, C)``."""
     if view_feats.dim() == 2:
         view_feats = view_feats.unsqueeze(0)
@@ -64,18 +62,14 @@ class TipAdapterF(nn.Module):
 
     name = "tip_adapter_f"
 
-    def __init__(
-        self, keys, values, text_weights, scale, *, residual_ratio: float = 1.0, sharpness: float = 1.0
-    ):
+    def __init__(self, keys, values, text_weights, scale, *, residual_ratio: float = 1.0, sharpness: float = 1.0):
         super().__init__()
         self.cache_keys = nn.Linear(keys.shape[1], keys.shape[0], bias=False)
         with torch.no_grad():
             self.cache_keys.weight.copy_(keys.float())
         self.register_buffer("values", values.float().clone(), persistent=False)
         self.register_buffer("text_weights", text_weights.float().clone(), persistent=False)
-        self.register_buffer(
-            "scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()).clone(), persistent=False
-        )
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()).clone(), persistent=False)
         self.residual_ratio, self.sharpness = float(residual_ratio), float(sharpness)
 
     def set_mode(self, training: bool) -> None:
