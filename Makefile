@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install shards train eval demo test test-slow lint format bench clean
+.PHONY: install shards train eval demo merge test test-slow lint format bench clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e ".[dev,dicom,llm]"
+	$(PY) -m pip install --quiet -e ".[dev,dicom,llm,bench]"
 	touch $(STAMP)
 
 shards: $(STAMP)
@@ -38,6 +38,12 @@ demo: $(STAMP)
 	$(MAKE) --no-print-directory eval && \
 	echo "demo finished in $$(( $$(date +%s) - start ))s; report: $(REPORT)/report.md"
 
+merge: $(STAMP)
+	$(PY) -m zeroshot.merging.make_expert --base $(RUN)/checkpoints/latest.pt --out runs/merge/expert_xray.pt \
+		--config configs/merge/expert_demo.yaml
+	$(VENV)/bin/medclip-merge --base $(RUN)/checkpoints/latest.pt --expert runs/merge/expert_xray.pt --suite demo \
+		--out reports/merge --config configs/merge/demo.yaml
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
@@ -53,7 +59,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/*.py; do echo "== $$b"; $(PY) -P $$b || exit 1; done
 
 clean:
 	rm -rf data/shards runs reports .pytest_cache

@@ -120,17 +120,17 @@ def draw_fundus(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     img = img * (1 - v * np.array([0.35, 0.7, 0.6], F32))
     disc = ellipse(X, Y, dx, dy, rd, rd * rng.uniform(1.0, 1.15), edge=0.15)[..., None]
     img = img * (1 - disc) + disc * np.array([0.98, 0.78, 0.5], F32)
-    cdr = rng.uniform(0.62, 0.85) if label == "glaucoma" else rng.uniform(0.2, 0.45)
+    cdr = rng.uniform(0.7, 0.9) if label == "glaucoma" else rng.uniform(0.2, 0.42)
     cup = ellipse(X, Y, dx, dy, rd * cdr, rd * cdr * rng.uniform(1.0, 1.2), edge=0.25)[..., None]
     img = img * (1 - cup) + cup * np.array([1.0, 0.95, 0.82], F32)
     if label == "diabetic retinopathy":
-        n = rng.integers(6, 25)
+        n = rng.integers(12, 30)
         hx, hy = rng.uniform(-0.75, 0.75, n), rng.uniform(-0.7, 0.7, n)
-        hem = np.clip(splat(size, *to_image_frame(X, Y, hx, hy), 1.0, rng.uniform(0.6, 1.3)), 0, 1)
+        hem = np.clip(splat(size, *to_image_frame(X, Y, hx, hy), 1.0, rng.uniform(1.0, 1.8)), 0, 1)
         img = img * (1 - hem[..., None] * np.array([0.45, 0.8, 0.7], F32))
-        m = rng.integers(3, 18)
+        m = rng.integers(6, 18)
         ex = -side * 0.15 + rng.normal(0, 0.2, m)
         ey = rng.normal(0, 0.2, m)
-        exu = np.clip(splat(size, *to_image_frame(X, Y, ex, ey), 1.0, rng.uniform(0.6, 1.1)), 0, 1)
+        exu = np.clip(splat(size, *to_image_frame(X, Y, ex, ey), 1.0, rng.uniform(1.0, 1.6)), 0, 1)
         img = img + exu[..., None] * np.array([0.3, 0.35, 0.05], F32)
     return img * field[..., None]

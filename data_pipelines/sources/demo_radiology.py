@@ -2,7 +2,8 @@
 
 Each ``draw_*(label, size, rng)`` returns a float32 ``(size, size)`` canvas in ~[0, 1] before the acquisition
 profile. The anatomy varies per image (pose, organ sizes, textures); findings vary in size, position, and
-contrast, and some are subtle on purpose.
+contrast. Findings are sized to stay visible at the 64 px the demo model trains at (a dot of one pixel
+at 96 px vanishes when resized), yet vary enough that the classes are not separable by a template.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def draw_xray(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     img += ellipse(X, Y, 0, 0.05, 0.08, 1.2, edge=0.3) * F32(0.22)  # mediastinum / spine
     dome = Y - (F32(0.46) + F32(0.2) * (np.abs(X) - 0.35) ** 2)
     img = np.where(dome > 0, np.maximum(img, F32(0.5) * (dome < 0.5)), img)
-    ctr = rng.uniform(0.56, 0.7) if label == "cardiomegaly" else rng.uniform(0.38, 0.49)
+    ctr = rng.uniform(0.6, 0.74) if label == "cardiomegaly" else rng.uniform(0.38, 0.48)
     hw = ctr * 0.9  # thorax width ~1.8 in normalised units
     heart = ellipse(X, Y, rng.uniform(0.04, 0.12), 0.3, hw / 2, rng.uniform(0.21, 0.26), angle=-0.3, edge=0.12)
     img = img * (1 - heart) + F32(0.58) * heart
@@ -38,10 +39,10 @@ def draw_xray(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
         cx, cy = side * rng.uniform(0.28, 0.45), rng.uniform(-0.35, 0.3)
         n = rng.integers(3, 8)
         patch = splat(
-            size, *to_image_frame(X, Y, cx + rng.normal(0, 0.08, n), cy + rng.normal(0, 0.1, n)), 1.0, size * 0.06
+            size, *to_image_frame(X, Y, cx + rng.normal(0, 0.08, n), cy + rng.normal(0, 0.1, n)), 1.0, size * 0.08
         )
         patch = np.clip(patch, 0, 1) * np.clip(1 + 0.6 * smooth_noise(rng, size, 16), 0, 2)
-        img += patch * lungs[(side + 1) // 2] * F32(rng.uniform(0.18, 0.32))
+        img += patch * lungs[(side + 1) // 2] * F32(rng.uniform(0.28, 0.42))
     elif label == "pleural effusion":
         sides = [-1, 1] if rng.random() < 0.3 else [rng.choice([-1, 1])]
         for side in sides:
@@ -85,7 +86,7 @@ def draw_ct(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
         ys, xs = np.nonzero(k > 0.95)
         j = rng.integers(0, len(xs), size=rng.integers(1, 3))
         px, py = xs[j] / (size - 1) * 2 - 1, ys[j] / (size - 1) * 2 - 1
-        img += np.clip(splat(size, px, py, 1.0, rng.uniform(0.7, 1.2)), 0, 1) * F32(rng.uniform(0.35, 0.5))
+        img += np.clip(splat(size, px, py, 1.0, rng.uniform(1.4, 2.2)), 0, 1) * F32(rng.uniform(0.45, 0.6))
     elif label == "liver lesion":
         for _ in range(rng.integers(1, 3)):
             ang, rad = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.17)
@@ -95,14 +96,14 @@ def draw_ct(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
                     Y,
                     lx + rad * np.cos(ang),
                     ly + rad * np.sin(ang),
-                    rng.uniform(0.05, 0.11),
+                    rng.uniform(0.08, 0.14),
                     rng,
                     amp=0.1,
                     edge=0.25,
                 )
                 * liver
             )
-            img -= lesion * F32(rng.uniform(0.12, 0.22))
+            img -= lesion * F32(rng.uniform(0.2, 0.3))
     return img
 
 
@@ -119,7 +120,7 @@ def draw_mri(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     shift = 0.0
     if label == "brain tumor":
         side = rng.choice([-1, 1])
-        tx, ty, r = side * rng.uniform(0.15, 0.4), rng.uniform(-0.5, 0.45), rng.uniform(0.08, 0.2)
+        tx, ty, r = side * rng.uniform(0.15, 0.4), rng.uniform(-0.5, 0.45), rng.uniform(0.12, 0.22)
         shift = -side * r * 0.35
     vent = np.zeros_like(img)
     for side in (-1, 1):
@@ -154,9 +155,9 @@ def draw_ultrasound(label: str, size: int, rng: np.random.Generator) -> np.ndarr
             post = F32(rng.uniform(1.25, 1.55))  # posterior acoustic enhancement
         else:
             mass = wobbly(
-                X, Y, cx, cy, r, rng, amp=0.09, freqs=(3, 7, 11, 13), aspect=(1.0, rng.uniform(1.1, 1.5)), edge=0.2
+                X, Y, cx, cy, r, rng, amp=0.14, freqs=(3, 7, 11, 13), aspect=(1.0, rng.uniform(1.1, 1.5)), edge=0.2
             )
-            post = F32(rng.uniform(0.45, 0.7))  # posterior shadowing
+            post = F32(rng.uniform(0.35, 0.6))  # posterior shadowing
         below = np.clip((Y - cy) / F32(0.1), 0, 1) * np.exp(-(((X - cx) / F32(r * 0.9)) ** 8))
         img = img * (1 + (post - 1) * below * (1 - mass))
         img = img * (1 - mass) + mass * F32(rng.uniform(0.08, 0.16))
