@@ -98,7 +98,7 @@ def test_medclip_merge_cli_report(setup, capsys):
                           "mode=lora", "lora_rank=2", "lr=1e-2"])  # fmt: skip
     out = root / "report"
     args = ["corruptions=[jpeg]", "severities=[1,3]", "merge.engine=delta", "merge.merge_batch_size=4"]
-    rep = merge_cli.cli(["--base", str(base), "--expert", str(expert), "--suite", str(suite), "--out", str(out), *args])
+    rep = merge_cli.run(["--base", str(base), "--expert", str(expert), "--suite", str(suite), "--out", str(out), *args])
     assert (out / "report.md").is_file() and (out / "config.yaml").is_file()
     js = json.loads((out / "report.json").read_text())
     assert set(js["table"]) == set(ALL_METHODS) and js["expert_modality"] == "xray" and js["lowrank_delta"]
@@ -117,7 +117,7 @@ def test_medclip_merge_cli_report(setup, capsys):
         pred = (f @ build_text_classifier(model, tok, view.prompts).T).argmax(-1).numpy()
         assert t[name]["in_domain_top1"] == pytest.approx(float((pred == view.items.labels).mean()))
     with pytest.raises(SystemExit):
-        merge_cli.cli(["--base", str(base), "--expert", str(expert), "--out", str(out), "merge.coef.gama=1"])
+        merge_cli.run(["--base", str(base), "--expert", str(expert), "--out", str(out), "merge.coef.gama=1"])
     assert "Did you mean: gamma" in capsys.readouterr().err
     md = (out / "report.md").read_text()
     assert "| t3 |" in md and "mCE" in md

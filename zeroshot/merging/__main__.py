@@ -2,4 +2,4 @@
 
 from .cli import cli
 
-cli()
+raise SystemExit(cli())

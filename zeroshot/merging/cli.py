@@ -19,8 +19,8 @@ from .protocol import ProtocolConfig, run_protocol
 from .report import write_report
 
 
-def cli(argv: list[str] | None = None) -> dict:
-    """Entry point (callable in-process); returns the report dict."""
+def run(argv: list[str] | None = None) -> dict:
+    """Run the protocol from command-line arguments (callable in-process); returns the report dict."""
     ap = argparse.ArgumentParser(prog="medclip-merge", description=__doc__.splitlines()[0])
     ap.add_argument("--base", required=True, help="base (generalist) checkpoint or model name")
     ap.add_argument("--expert", required=True, help="expert checkpoint (same architecture)")
@@ -49,5 +49,11 @@ def cli(argv: list[str] | None = None) -> dict:
     return report
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """Console entry point (``medclip-merge``): exit status 0, or 2 with a one-line error on bad input."""
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    cli()
+    raise SystemExit(cli())
