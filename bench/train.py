@@ -116,10 +116,14 @@ def bench_trainers(tmp: Path, n: int, batch: int, epochs: tuple[int, int], repea
             "--seed",
             "0",
         ]
-        # interleaved repeats, best time kept: other load on the machine only ever adds time
-        for _ in range(repeats):
-            res[("medclip", e)] = min(res.get(("medclip", e), float("inf")), timed(med, env))
-            res[("open_clip", e)] = min(res.get(("open_clip", e), float("inf")), timed(oc, env))
+        # interleaved repeats, best time kept: other load on the machine only ever adds time. Each repeat
+        # gets a fresh run folder / experiment name: open_clip_train returns -1 (exit status 0 through the
+        # shim) at once when its experiment folder exists, which would time a run that trained nothing.
+        for r in range(repeats):
+            med_r = [a if not a.startswith("run_dir=") else f"{a}_r{r}" for a in med]
+            oc_r = [a if a != f"oc{e}" else f"oc{e}_r{r}" for a in oc]
+            res[("medclip", e)] = min(res.get(("medclip", e), float("inf")), timed(med_r, env))
+            res[("open_clip", e)] = min(res.get(("open_clip", e), float("inf")), timed(oc_r, env))
         print(
             f"  epochs={e}: medclip {res[('medclip', e)]:.1f}s, open_clip_train {res[('open_clip', e)]:.1f}s",
             flush=True,
