@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .distributed import gather_features
+from .distributed import GatheredLoss
 
 
-class ClipLoss(torch.nn.Module):
+class ClipLoss(GatheredLoss):
     """CLIP contrastive loss.
 
     Each rank computes cross-entropy for its local image rows against all gathered texts and its local text
@@ -22,11 +22,6 @@ class ClipLoss(torch.nn.Module):
         local_loss: score only the local rows (True) or the full global matrix on every rank (False).
     """
 
-    def __init__(self, *, rank: int = 0, world_size: int = 1, gather_with_grad: bool = True, local_loss: bool = True):
-        super().__init__()
-        self.rank, self.world_size = rank, world_size
-        self.gather_with_grad, self.local_loss = gather_with_grad, local_loss
-
     def forward(
         self,
         *,
@@ -37,12 +32,8 @@ class ClipLoss(torch.nn.Module):
         label_ids: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         n = image_features.shape[0]
-        all_img = gather_features(
-            image_features, rank=self.rank, world_size=self.world_size, with_grad=self.gather_with_grad
-        )
-        all_txt = gather_features(
-            text_features, rank=self.rank, world_size=self.world_size, with_grad=self.gather_with_grad
-        )
+        all_img = self.gather(image_features)
+        all_txt = self.gather(text_features)
         if self.local_loss or self.world_size == 1:
             logits_i = logit_scale * image_features @ all_txt.T
             logits_t = logit_scale * text_features @ all_img.T

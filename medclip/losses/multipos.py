@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .distributed import gather_features
+from .distributed import GatheredLoss
 
 
 def _soft_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
@@ -19,7 +19,7 @@ def _soft_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
     return -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-class MultiPositiveLoss(torch.nn.Module):
+class MultiPositiveLoss(GatheredLoss):
     """Multi-positive InfoNCE over gathered features; reduces to CLIP InfoNCE when all label ids differ.
 
     Args:
@@ -27,10 +27,6 @@ class MultiPositiveLoss(torch.nn.Module):
         world_size: number of processes.
         gather_with_grad: back-propagate through the gathered features.
     """
-
-    def __init__(self, *, rank: int = 0, world_size: int = 1, gather_with_grad: bool = True, local_loss: bool = True):
-        super().__init__()
-        self.rank, self.world_size, self.gather_with_grad = rank, world_size, gather_with_grad
 
     def forward(
         self,
@@ -44,10 +40,9 @@ class MultiPositiveLoss(torch.nn.Module):
         if label_ids is None:
             raise ValueError("the multipos loss needs label ids (shards with 'labels' in their json)")
         n = image_features.shape[0]
-        kw = {"rank": self.rank, "world_size": self.world_size}
-        all_img = gather_features(image_features, with_grad=self.gather_with_grad, **kw)
-        all_txt = gather_features(text_features, with_grad=self.gather_with_grad, **kw)
-        all_ids = gather_features(label_ids, with_grad=False, **kw)
+        all_img = self.gather(image_features)
+        all_txt = self.gather(text_features)
+        all_ids = self.gather(label_ids, with_grad=False)
         positives = (label_ids[:, None] == all_ids[None, :]).float()
         idx = torch.arange(n, device=positives.device)
         positives[idx, idx + n * self.rank] = 1.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .distributed import gather_features
+from .distributed import GatheredLoss
 
 
-class SigLipLoss(torch.nn.Module):
+class SigLipLoss(GatheredLoss):
     """SigLIP: independent binary terms ``log sigmoid(y_ij (s x_i.t_j + b))``, ``y = +1`` on the diagonal.
 
     Each rank scores its local images against all gathered texts and normalizes by the local batch size,
@@ -20,10 +20,6 @@ class SigLipLoss(torch.nn.Module):
         world_size: number of processes.
         gather_with_grad: back-propagate through the gathered text features.
     """
-
-    def __init__(self, *, rank: int = 0, world_size: int = 1, gather_with_grad: bool = True, local_loss: bool = True):
-        super().__init__()
-        self.rank, self.world_size, self.gather_with_grad = rank, world_size, gather_with_grad
 
     def forward(
         self,
@@ -37,9 +33,7 @@ class SigLipLoss(torch.nn.Module):
         if logit_bias is None:
             raise ValueError("the siglip loss needs a model with logit_bias: set model.init_logit_bias (e.g. -10)")
         n = image_features.shape[0]
-        all_txt = gather_features(
-            text_features, rank=self.rank, world_size=self.world_size, with_grad=self.gather_with_grad
-        )
+        all_txt = self.gather(text_features)
         logits = (logit_scale * image_features @ all_txt.T + logit_bias).float()
         signs = -torch.ones_like(logits)
         idx = torch.arange(n, device=logits.device)
