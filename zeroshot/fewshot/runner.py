@@ -80,21 +80,25 @@ class FewShotRunner:
         val_x = self.store.eval_features([va.sources[i] for i in vi], [vkeys[i] for i in vi])
         return views, torch.as_tensor(ty, dtype=torch.long), ValSplit(val_x, torch.as_tensor(vy, dtype=torch.long)), ti
 
+    def _zeroshot_predictor(self, cfg: FewShotMethodConfig, shots: list[int], seeds: list[int]):
+        """The zero-shot classifier of the suite's prompts (the support set only feeds the common interface)."""
+        views, y, val, _ = self._support(min(shots), seeds[0], cfg)
+        return fit_fewshot(
+            cfg,
+            self.model,
+            self.tokenizer,
+            self.data.classnames,
+            train_views=views,
+            train_labels=y,
+            val=val,
+            class_prompts=self.data.class_prompts,
+        )
+
     def run_fewshot(self, cfg: FewShotMethodConfig, shots: list[int], seeds: list[int]) -> list[dict]:
         """One record per (K, seed) with accuracy, error and macro-F1 on the full test split."""
         d, out = self.data, []
         if cfg.method == "zeroshot":
-            views, y, val, _ = self._support(min(shots), seeds[0], cfg)
-            pred = fit_fewshot(
-                cfg,
-                self.model,
-                self.tokenizer,
-                d.classnames,
-                train_views=views,
-                train_labels=y,
-                val=val,
-                class_prompts=d.class_prompts,
-            )
+            pred = self._zeroshot_predictor(cfg, shots, seeds)
             rec = {"dataset": d.name, "method": "zeroshot", "k": 0, "seed": 0, "setting": "fewshot"}
             rec.update(_scores(pred.predict_logits(self.test_x), self.test_y))
             self.progress(f"{d.name} zeroshot acc={rec['accuracy']:.4f}")
@@ -105,18 +109,7 @@ class FewShotRunner:
                 np.concatenate([np.flatnonzero(self.test_y == c)[: cfg.test_per_class] for c in np.unique(self.test_y)])
             )
             test_x, test_y = self.test_x[torch.from_numpy(keep)], self.test_y[keep]
-            zs = FewShotMethodConfig(method="zeroshot")
-            views, y, val, _ = self._support(min(shots), seeds[0], zs)
-            zpred = fit_fewshot(
-                zs,
-                self.model,
-                self.tokenizer,
-                d.classnames,
-                train_views=views,
-                train_labels=y,
-                val=val,
-                class_prompts=d.class_prompts,
-            )
+            zpred = self._zeroshot_predictor(FewShotMethodConfig(method="zeroshot"), shots, seeds)
             zs_same = _scores(zpred.predict_logits(test_x), test_y)["accuracy"]
         for k in shots:
             for seed in seeds:
