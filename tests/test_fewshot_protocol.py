@@ -84,3 +84,25 @@ def test_base_novel_split():
     assert base_novel_split(17) == (list(range(9)), list(range(9, 17)))
     with pytest.raises(ValueError):
         base_novel_split(1)
+
+
+def test_report_marks_methods_evaluated_on_a_test_subset():
+    from zeroshot.fewshot.report import markdown, summarize
+
+    base = {"dataset": "d", "setting": "fewshot", "macro_f1": 0.5, "error": 0.5}
+    recs = [
+        {**base, "method": "zeroshot", "k": 0, "seed": 0, "accuracy": 0.80},
+        {**base, "method": "coop", "k": 16, "seed": 1, "accuracy": 0.82},
+        *[
+            {**base, "method": "cocoop", "k": 16, "seed": s, "accuracy": a, "n_test": 30}
+            | {"zeroshot_accuracy_same_test": 0.7}
+            for s, a in ((1, 0.75), (2, 0.77))
+        ],
+    ]
+    s = summarize(recs)
+    cell = next(c for c in s["fewshot"] if c["method"] == "cocoop")
+    assert cell["test_subset"] == {"n_test": 30, "zeroshot": 70.0}
+    assert "test_subset" not in next(c for c in s["fewshot"] if c["method"] == "coop")
+    md = markdown(s)
+    assert "| cocoop† | 76.00 ± 1.00 |" in md and "| coop | 82.00 ± 0.00 |" in md
+    assert "† cocoop: evaluated on a test subset of 30 images" in md and "same subset: 70.00" in md

@@ -8,6 +8,7 @@ import medclip
 from medclip.adapters.valsplit import ValSplit
 from medclip.prompt.config import FewShotMethodConfig
 from medclip.prompt.engine import train_learner
+from medclip.prompt.base import frozen_scale
 from medclip.prompt.fit import build_prompt_learner, fit_fewshot, transfer
 
 CLASSES = ["pneumonia", "normal lungs", "kidney stone"]
@@ -164,3 +165,53 @@ def test_reference_ctx_importer(tmp_path):
     torch.save({"x": ctx}, tmp_path / "bad.tar")
     with pytest.raises(ValueError, match="no 'prompt_learner.ctx'"):
         load_reference_ctx(str(tmp_path / "bad.tar"))
+
+
+PROMPTS = [[f"a scan of {c}.", f"{c}, clinical image."] for c in CLASSES]
+
+
+def _ensemble(model, tok):
+    w = torch.stack([F.normalize(model.encode_text(tok(p)).float(), dim=-1).mean(0) for p in PROMPTS])
+    return F.normalize(w, dim=-1)
+
+
+@pytest.mark.parametrize("method", ["kgcoop", "prograd", "clip_adapter", "tip_adapter"])
+def test_zs_prior_suite_uses_the_prompt_ensemble(tower, method):
+    model, tok = tower
+    model.eval()
+    views, y, val = _data()
+    cfg = _cfg(method, epochs=1)
+    cfg.zs_prior = "suite"
+    with torch.no_grad():
+        want = _ensemble(model, tok)
+    pred = fit_fewshot(cfg, model, tok, CLASSES, train_views=views, train_labels=y, val=val, class_prompts=PROMPTS)
+    if method in ("kgcoop", "prograd"):
+        assert torch.allclose(pred.module.w0, want, atol=1e-5)
+    elif method == "clip_adapter":
+        assert torch.allclose(pred.module.text_weights, want, atol=1e-5)
+    else:  # Tip-Adapter's zero-shot term uses the prior: recompute its logits from the ensemble by hand
+        from medclip.adapters.tip_adapter import build_cache, tip_logits
+
+        keys, values = build_cache(views, y, len(CLASSES))
+        a, b, f = pred.info["residual_ratio"], pred.info["sharpness"], val.features
+        want_logits = tip_logits(f, keys, values, want, frozen_scale(model), a, b)
+        assert torch.allclose(pred.predict_logits(f), want_logits, atol=1e-4)
+    cfg.zs_prior = "template"
+    tmpl = fit_fewshot(cfg, model, tok, CLASSES, train_views=views, train_labels=y, val=val, class_prompts=PROMPTS)
+    if method in ("kgcoop", "prograd"):
+        w1 = F.normalize(model.encode_text(tok([f"a photo of a {c}." for c in CLASSES])).float(), dim=-1)
+        assert torch.allclose(tmpl.module.w0, w1, atol=1e-5)
+
+
+def test_zs_prior_errors():
+    model, _, tok = medclip.create_model("medclip-tiny")
+    views, y, val = _data()
+    cfg = _cfg("kgcoop")
+    cfg.zs_prior = "suite"
+    with pytest.raises(ValueError, match="class prompts"):
+        fit_fewshot(cfg, model, tok, CLASSES, train_views=views, train_labels=y, val=val)
+    from medclip.config import ConfigError
+
+    cfg.zs_prior = "ensemble"
+    with pytest.raises(ConfigError, match="zs_prior must be template or suite"):
+        cfg.validate()

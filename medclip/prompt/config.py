@@ -120,6 +120,9 @@ class FewShotMethodConfig:
     aug: str = "biomedcoop"  # biomedcoop (random resized crop, no flip) | coop_original (+ flip)
     aug_min_scale: float = 0.08  # lower bound of the random-resized-crop area scale
     test_per_class: int | None = None  # evaluate on the first n test images per class (CoCoOp cost cap)
+    # the zero-shot classifier methods build on (KgCoOp anchor, ProGrad teacher, CLIP-/Tip-Adapter weights):
+    # "template" = "a photo of a {c}." (the papers), "suite" = the suite's prompt ensemble (the zero-shot row)
+    zs_prior: str = "template"
     prompt: PromptCfg = field(default_factory=PromptCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     kgcoop: KgCoOpCfg = field(default_factory=KgCoOpCfg)
@@ -141,5 +144,9 @@ class FewShotMethodConfig:
             )
         if self.feature_views < 1:
             raise ConfigError("feature_views must be >= 1")
+        if self.zs_prior not in ("template", "suite"):
+            raise ConfigError(f"zs_prior must be template or suite, got {self.zs_prior!r}")
+        if not 0.0 < self.aug_min_scale <= 1.0:
+            raise ConfigError(f"aug_min_scale must be in (0, 1], got {self.aug_min_scale}")
         if self.aug not in ("biomedcoop", "coop_original"):
             raise ConfigError(f"aug must be biomedcoop or coop_original, got {self.aug!r}")

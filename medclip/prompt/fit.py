@@ -47,8 +47,13 @@ def build_prompt_learner(
     *,
     bank: dict | None = None,
     seed: int = 0,
+    prior_weights: torch.Tensor | None = None,
 ):
-    """Instantiate the prompt learner named by ``cfg.method``."""
+    """Instantiate the prompt learner named by ``cfg.method``.
+
+    ``prior_weights`` (``(C, d)``) replace the "a photo of a {c}." zero-shot classifier as KgCoOp's anchor
+    and ProGrad's teacher (see :func:`prior_weights`).
+    """
     p = cfg.prompt
     common = dict(
         n_ctx=p.n_ctx,
@@ -64,9 +69,13 @@ def build_prompt_learner(
     if m == "cocoop":
         return CoCoOp(model, tokenizer, classnames, chunk_size=p.chunk_size, **common)
     if m == "kgcoop":
-        return KgCoOp(model, tokenizer, classnames, weight=cfg.kgcoop.weight, distance=cfg.kgcoop.distance, **common)
+        k = cfg.kgcoop
+        return KgCoOp(
+            model, tokenizer, classnames, weight=k.weight, distance=k.distance, anchor_weights=prior_weights, **common
+        )
     if m == "prograd":
-        return ProGrad(model, tokenizer, classnames, lam=cfg.prograd.lam, T=cfg.prograd.T, **common)
+        g = cfg.prograd
+        return ProGrad(model, tokenizer, classnames, lam=g.lam, T=g.T, teacher_weights=prior_weights, **common)
     if bank is None:
         raise ValueError(f"method {m!r} needs a prompt bank (JSON class -> descriptions)")
     if m == "biomedcoop":
@@ -102,6 +111,23 @@ def build_prompt_learner(
             **common,
         )
     raise ValueError(f"{m!r} is not a prompt learner")
+
+
+def prior_weights(
+    cfg: FewShotMethodConfig, model, tokenizer, classnames: Sequence[str], class_prompts=None
+) -> torch.Tensor:
+    """The zero-shot classifier ``(C, d)`` that methods build on, chosen by ``cfg.zs_prior``.
+
+    ``template``: "a photo of a {c}." (the papers' choice). ``suite``: the ensemble of ``class_prompts`` (the
+    suite's zero-shot prompts, i.e. exactly the classifier of the report's zero-shot row).
+    """
+    if cfg.zs_prior == "suite":
+        if class_prompts is None:
+            raise ValueError("zs_prior=suite needs the suite's class prompts (class_prompts)")
+        if len(class_prompts) != len(classnames):
+            raise ValueError(f"{len(class_prompts)} prompt lists for {len(classnames)} classes")
+        return encode_prompts_eval(model, tokenizer, class_prompts)
+    return zero_shot_weights(model, tokenizer, classnames)
 
 
 def _optim_kwargs(cfg: FewShotMethodConfig) -> dict:
@@ -146,7 +172,8 @@ def fit_fewshot(
         bank: prompt bank for ``biomedcoop`` / ``vmfcoop_ours``.
         seed: training seed.
         features: optional callable ``(idx, epoch) -> (B, d)`` used instead of the cache (benchmark).
-        class_prompts: prompts per class for the ``zeroshot`` method (default "a photo of a {}.").
+        class_prompts: the suite's prompts per class: the ``zeroshot`` method's classifier (default
+            "a photo of a {}.") and, with ``zs_prior=suite``, the prior of the other methods.
     """
     require_val(val)
     m, C = cfg.method, len(classnames)
@@ -158,11 +185,11 @@ def fit_fewshot(
         prompts = class_prompts or [[f"a photo of a {c}."] for c in classnames]
         w = encode_prompts_eval(model, tokenizer, prompts)
         return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
+    w0 = prior_weights(cfg, model, tokenizer, classnames, class_prompts)
     if m in PROMPT_METHODS:
-        learner = build_prompt_learner(cfg, model, tokenizer, classnames, bank=bank, seed=seed)
+        learner = build_prompt_learner(cfg, model, tokenizer, classnames, bank=bank, seed=seed, prior_weights=w0)
         hist = train_learner(learner, source, train_labels, seed=seed, **_optim_kwargs(cfg))
         return Predictor(learner.predict_logits, {"final_loss": hist[-1]}, learner)
-    w0 = zero_shot_weights(model, tokenizer, classnames)
     if m == "clip_adapter":
         a = cfg.clip_adapter
         head = ClipAdapter(w0, scale, alpha=a.alpha, reduction=a.reduction, variant=a.variant)
@@ -286,7 +313,7 @@ def transfer(
     if m == "clip_adapter":
         a = cfg.clip_adapter
         new = ClipAdapter(
-            zero_shot_weights(model, tokenizer, classnames),
+            prior_weights(cfg, model, tokenizer, classnames, class_prompts),
             scale,
             alpha=a.alpha,
             reduction=a.reduction,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from .base import PromptLearner, zero_shot_weights
@@ -11,19 +12,29 @@ from .losses import kg_loss
 class KgCoOp(PromptLearner):
     """``L = CE + W·(1 − mean_c cos(w_c, w0_c))`` (``distance="squared_l2"`` doubles the term).
 
-    Creates no parameter besides ``ctx`` (P17). The teacher ``w0`` ("a photo of a {c}.") is computed once
-    in eval mode under no_grad.
+    Creates no parameter besides ``ctx`` (P17). The teacher ``w0`` ("a photo of a {c}." unless
+    ``anchor_weights`` gives another zero-shot classifier, e.g. a prompt ensemble) is computed once in eval
+    mode under no_grad.
     """
 
     name = "kgcoop"
 
     def __init__(
-        self, model, tokenizer, classnames, *, weight: float = 8.0, distance: str = "one_minus_cos", **kwargs
+        self,
+        model,
+        tokenizer,
+        classnames,
+        *,
+        weight: float = 8.0,
+        distance: str = "one_minus_cos",
+        anchor_weights: torch.Tensor | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(model, tokenizer, classnames, **kwargs)
         self.weight, self.distance = float(weight), distance
         kg_loss(self.text.prefix.new_zeros(1, 2), self.text.prefix.new_ones(1, 2), distance)  # validate name
-        self.register_buffer("w0", zero_shot_weights(model, tokenizer, self.classnames), persistent=False)
+        w0 = zero_shot_weights(model, tokenizer, self.classnames) if anchor_weights is None else anchor_weights
+        self.register_buffer("w0", F.normalize(w0.float(), dim=-1), persistent=False)
 
     def loss(self, f, y):
         w = self.class_features()

@@ -12,17 +12,29 @@ from .losses import prograd_kl, prograd_project
 class ProGrad(PromptLearner):
     """CoOp whose CE gradient is projected against the gradient of a KL to the frozen zero-shot model.
 
-    The teacher is the **frozen zero-shot model** ("a photo of a {c}.", eval mode, no grad; P1), not the
-    prompted model. With a word init the two agree at step 0, so the KL gradient is zero and the guard of
+    The teacher is the **frozen zero-shot model** ("a photo of a {c}.", or the classifier ``teacher_weights``
+    built from other prompts; eval mode, no grad; P1), not the prompted model. With a word init and the
+    template teacher the two agree at step 0, so the KL gradient is zero and the guard of
     :func:`prograd_project` leaves the CE gradient unchanged (P19).
     """
 
     name = "prograd"
 
-    def __init__(self, model, tokenizer, classnames, *, lam: float = 1.0, T: float = 1.0, **kwargs) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        classnames,
+        *,
+        lam: float = 1.0,
+        T: float = 1.0,
+        teacher_weights: torch.Tensor | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(model, tokenizer, classnames, **kwargs)
         self.lam, self.T = float(lam), float(T)
-        self.register_buffer("w0", zero_shot_weights(model, tokenizer, self.classnames), persistent=False)
+        w0 = zero_shot_weights(model, tokenizer, self.classnames) if teacher_weights is None else teacher_weights
+        self.register_buffer("w0", F.normalize(w0.float(), dim=-1), persistent=False)
 
     def teacher_logits(self, f: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -20,17 +20,18 @@ def summarize(records: list[dict], ddof: int = 0) -> dict:
     fewshot = []
     for (ds, m, k), rs in sorted(cells.items()):
         acc = seed_stats([100 * r["accuracy"] for r in rs], ddof)
-        fewshot.append(
-            {
-                "dataset": ds,
-                "method": m,
-                "k": k,
-                "seeds": [r["seed"] for r in rs],
-                "accuracy": acc,
-                "macro_f1": float(np.mean([r["macro_f1"] for r in rs])),
-                "error": float(np.mean([r["error"] for r in rs])),
-            }
-        )
+        cell = {
+            "dataset": ds,
+            "method": m,
+            "k": k,
+            "seeds": [r["seed"] for r in rs],
+            "accuracy": acc,
+            "macro_f1": float(np.mean([r["macro_f1"] for r in rs])),
+            "error": float(np.mean([r["error"] for r in rs])),
+        }
+        if "zeroshot_accuracy_same_test" in rs[0]:  # evaluated on a test subset (test_per_class)
+            cell["test_subset"] = {"n_test": rs[0]["n_test"], "zeroshot": 100 * rs[0]["zeroshot_accuracy_same_test"]}
+        fewshot.append(cell)
     average = defaultdict(list)  # (method, k) -> seed-mean accuracy per dataset
     for c in fewshot:
         average[(c["method"], c["k"])].append(c["accuracy"]["mean"])
@@ -82,14 +83,24 @@ def markdown(summary: dict, command: str = "") -> str:
             "| method | " + " | ".join(f"K={k}" for k in ks) + " |",
             "|---|" + "---|" * len(ks),
         ]
+        notes = []
         for m in dict.fromkeys(c["method"] for c in fs if c["dataset"] == ds):
-            row = {c["k"]: c["accuracy"] for c in fs if c["dataset"] == ds and c["method"] == m}
+            mine = [c for c in fs if c["dataset"] == ds and c["method"] == m]
+            row = {c["k"]: c["accuracy"] for c in mine}
             if 0 in row:
                 lines.append(f"| {m} (K=0, same for all K) | " + " | ".join(f"{row[0]['mean']:.2f}" for _ in ks) + " |")
                 continue
             cells = [f"{row[k]['mean']:.2f} ± {row[k]['std']:.2f}" if k in row else "—" for k in ks]
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-        lines.append("")
+            sub = next((c["test_subset"] for c in mine if "test_subset" in c), None)
+            mark = ""
+            if sub is not None:
+                mark = "†" * (len(notes) + 1)
+                notes.append(
+                    f"{mark} {m}: evaluated on a test subset of {sub['n_test']} images (test_per_class, a cost cap); "
+                    f"zero-shot on the same subset: {sub['zeroshot']:.2f}"
+                )
+            lines.append(f"| {m}{mark} | " + " | ".join(cells) + " |")
+        lines += ["", *notes, ""] if notes else [""]
     if summary["base_to_novel"]:
         lines += [
             "## Base-to-novel: accuracy (%), mean over seeds",

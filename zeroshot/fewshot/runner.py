@@ -125,6 +125,7 @@ class FewShotRunner:
                     val=val,
                     bank=self.bank,
                     seed=seed,
+                    class_prompts=d.class_prompts,
                 )
                 rec = {
                     "dataset": d.name,
