@@ -6,9 +6,9 @@ import torch.nn.functional as F
 
 import medclip
 from medclip.adapters.valsplit import ValSplit
+from medclip.prompt.base import frozen_scale
 from medclip.prompt.config import FewShotMethodConfig
 from medclip.prompt.engine import train_learner
-from medclip.prompt.base import frozen_scale
 from medclip.prompt.fit import build_prompt_learner, fit_fewshot, transfer
 
 CLASSES = ["pneumonia", "normal lungs", "kidney stone"]

@@ -24,13 +24,15 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimConfig, device_type: str =
             (plain if no_weight_decay(name, p) else decay).append(p)
     groups = [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": cfg.weight_decay}]
     kw = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps}
-    fused = cfg.fused if cfg.fused is not None else device_type == "cuda"
-    if fused:
+    # fused AdamW runs one kernel over all parameters on CUDA and CPU (on CPU ~5x faster per step than the
+    # default per-tensor loop for a small CLIP: bench/train.py); foreach is the fallback where it is missing
+    if cfg.fused is not False:
         try:
             return torch.optim.AdamW(groups, fused=True, **kw)
-        except (RuntimeError, TypeError):
-            pass
-    return torch.optim.AdamW(groups, **kw)
+        except (RuntimeError, TypeError) as e:
+            if cfg.fused:
+                raise ValueError(f"optim.fused=true but fused AdamW is unavailable here: {e}") from None
+    return torch.optim.AdamW(groups, foreach=device_type in ("cpu", "cuda"), **kw)
 
 
 def warmup_steps(cfg: OptimConfig, total_steps: int) -> int:
