@@ -63,7 +63,9 @@ def test_trainable_parameter_names_and_bf16_step(tower, method):
     assert all(p.grad is None for p in model.parameters())
 
 
-@pytest.mark.parametrize("method", ["clip_adapter", "tip_adapter", "tip_adapter_f", "linear_probe", "zeroshot"])
+@pytest.mark.parametrize(
+    "method", ["clip_adapter", "tip_adapter", "tip_adapter_f", "linear_probe", "lp_plusplus", "zeroshot"]
+)
 def test_adapters_fit_under_bf16(method):
     model, _, tok = medclip.create_model("medclip-tiny")
     views, y, val = _data()

@@ -23,6 +23,7 @@ METHODS = (
     "tip_adapter",
     "tip_adapter_f",
     "linear_probe",
+    "lp_plusplus",
 )
 
 
@@ -114,6 +115,15 @@ class LinearProbeCfg:
 
 
 @dataclass
+class LPPlusPlusCfg:
+    epochs: int = 300  # full-batch epochs
+    alpha_every: int = 10  # α takes a gradient step every this many epochs
+    momentum: float = 0.9  # SGD momentum of W_v and b
+    alpha_init_scale: float = 250.0  # α_c init = scale / K · (centroid_c · t_c)
+    w_lr_factor: float = 4.0  # lr of W_v, b = factor · N / λ_max(FᵀF)
+
+
+@dataclass
 class FewShotMethodConfig:
     method: str = "coop"
     feature_views: int = 8  # augmented views per support image, encoded once and cached
@@ -132,6 +142,7 @@ class FewShotMethodConfig:
     clip_adapter: ClipAdapterCfg = field(default_factory=ClipAdapterCfg)
     tip: TipCfg = field(default_factory=TipCfg)
     linear_probe: LinearProbeCfg = field(default_factory=LinearProbeCfg)
+    lp_plusplus: LPPlusPlusCfg = field(default_factory=LPPlusPlusCfg)
 
     def validate(self) -> None:
         if self.method not in METHODS:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..adapters.clip_adapter import ClipAdapter
 from ..adapters.linear_probe import fit_linear_probe
+from ..adapters.lp_plusplus import fit_lp_plusplus
 from ..adapters.tip_adapter import TipAdapterF, beta_alpha_grid, build_cache, search_alpha_beta, tip_logits
 from ..adapters.valsplit import ValSplit, require_val
 from .base import CoOp, encode_prompts_eval, frozen_scale, zero_shot_weights
@@ -226,6 +227,20 @@ def fit_fewshot(
             return out
 
         return Predictor(lp_logits, {"C": probe.C, "val_acc": probe.val_accuracy})
+    if m == "lp_plusplus":
+        c = cfg.lp_plusplus
+        head, info = fit_lp_plusplus(
+            views[0],  # one augmented pass, as the linear probe
+            train_labels,
+            w0,
+            val,
+            epochs=c.epochs,
+            alpha_every=c.alpha_every,
+            momentum=c.momentum,
+            alpha_init_scale=c.alpha_init_scale,
+            w_lr_factor=c.w_lr_factor,
+        )
+        return Predictor(head.predict_logits, info, head)
     raise ValueError(f"unknown method {m!r}")
 
 

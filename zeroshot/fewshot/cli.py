@@ -27,6 +27,7 @@ ALL = (  # cheap methods first: partial reports are written after every method
     "tip_adapter",
     "tip_adapter_f",
     "linear_probe",
+    "lp_plusplus",
     "coop",
     "kgcoop",
     "prograd",
