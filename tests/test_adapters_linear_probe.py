@@ -59,3 +59,26 @@ def test_tip_search_uses_val_only_and_finds_grid_optimum():
     assert acc == pytest.approx(brute)
     with pytest.raises(AssertionError, match="validation split"):
         search_alpha_beta(ValSplit(val.features, y, split="test"), k, values, w, 10.0, grid)
+
+
+def test_tip_search_breaks_accuracy_ties_by_val_cross_entropy():
+    g = torch.Generator().manual_seed(3)
+    keys = F.normalize(torch.randn(12, 16, generator=g), dim=-1)
+    y = torch.arange(12) % 3
+    k, values = build_cache(keys.unsqueeze(0), y, 3)
+    w = F.normalize(torch.randn(3, 16, generator=g), dim=-1)
+    val = ValSplit(F.normalize(keys + 0.3 * torch.randn(12, 16, generator=g), dim=-1), y)
+    grid = beta_alpha_grid(0.1, 50, 20)
+    pairs = [(a, b) for b in grid.tolist() for a in grid.tolist()]
+    logits = {p: tip_logits(val.features, k, values, w, 10.0, *p) for p in pairs}
+    accs = {p: float((z.argmax(-1) == y).float().mean()) for p, z in logits.items()}
+    top = max(accs.values())
+    tied = [p for p in pairs if accs[p] == top]
+    assert len(tied) > 1  # the case the rule is for
+    want = min(tied, key=lambda p: float(F.cross_entropy(logits[p], y)))
+    alpha, beta, acc = search_alpha_beta(val, k, values, w, 10.0, grid, "val_ce")
+    assert acc == pytest.approx(top) and (alpha, beta) == pytest.approx(want, rel=1e-5)
+    alpha, beta, _ = search_alpha_beta(val, k, values, w, 10.0, grid, "first")
+    assert (alpha, beta) == pytest.approx(tied[0], rel=1e-5)  # grid order: smallest β, then smallest α
+    with pytest.raises(ValueError, match="tie_break"):
+        search_alpha_beta(val, k, values, w, 10.0, grid, "last")

@@ -28,25 +28,43 @@ def beta_alpha_grid(lo: float = 0.1, hi: float = 50.0, steps: int = 200) -> torc
     return lo + torch.arange(steps, dtype=torch.float64) * (hi - lo) / steps
 
 
+TIE_BREAKS = ("val_ce", "first")
+
+
 @torch.no_grad()
 def search_alpha_beta(
-    val: ValSplit, keys, values, text_weights, scale, grid: torch.Tensor
+    val: ValSplit, keys, values, text_weights, scale, grid: torch.Tensor, tie_break: str = "val_ce"
 ) -> tuple[float, float, float]:
-    """Grid-search (α, β) on the validation split; returns ``(residual_ratio, sharpness, val_acc)``."""
+    """Grid-search (α, β) on the validation split; returns ``(residual_ratio, sharpness, val_acc)``.
+
+    The highest validation accuracy wins. With a few validation images per class many (α, β) pairs tie
+    (thousands of the 40,000 on the demo at 4 per class); ``tie_break`` picks among them: ``val_ce`` = the
+    lowest validation cross-entropy of the logits (medclip's default), ``first`` = the first pair in grid
+    order, smallest β then smallest α (what a plain argmax does; the spec leaves ties open).
+    """
     require_val(val)
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
     f, y = F.normalize(val.features.float(), dim=-1), val.labels
     zs = scale * f @ text_weights.float().t()
     affinity = f @ keys.float().t()
-    best = (-1.0, 0.0, 0.0)
+    best = (-1.0, float("inf"), 0.0, 0.0)  # acc, ce, alpha, beta
     alphas = grid.float()
     for beta in grid.tolist():
         cache = torch.exp(-beta * (1 - affinity)) @ values.float()  # (M, C)
         logits = zs.unsqueeze(0) + alphas.view(-1, 1, 1) * cache.unsqueeze(0)  # (A, M, C)
         acc = (logits.argmax(-1) == y.unsqueeze(0)).float().mean(1)
-        i = int(acc.argmax())
-        if float(acc[i]) > best[0]:
-            best = (float(acc[i]), float(alphas[i]), float(beta))
-    return best[1], best[2], best[0]
+        top = float(acc.max())
+        if tie_break == "first":
+            i, ce = int(acc.argmax()), 0.0
+        else:
+            nll = -logits.log_softmax(-1).gather(-1, y.view(1, -1, 1).expand(len(alphas), -1, 1)).squeeze(-1)
+            ce_all = torch.where(acc == top, nll.mean(1), torch.full_like(acc, float("inf")))
+            i = int(ce_all.argmin())
+            ce = float(ce_all[i])
+        if top > best[0] or (top == best[0] and ce < best[1]):
+            best = (top, ce, float(alphas[i]), float(beta))
+    return best[2], best[3], best[0]
 
 
 def build_cache(view_feats: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -106,6 +106,7 @@ class TipCfg:
     grid_max: float = 50.0
     grid_steps: int = 200
     eps: float = 1e-4  # AdamW eps (Tip-Adapter-F)
+    tie_break: str = "val_ce"  # among equal val accuracies: val_ce (lowest val cross-entropy) | first (grid order)
 
 
 @dataclass
@@ -155,6 +156,8 @@ class FewShotMethodConfig:
             )
         if self.feature_views < 1:
             raise ConfigError("feature_views must be >= 1")
+        if self.tip.tie_break not in ("val_ce", "first"):
+            raise ConfigError(f"tip.tie_break must be val_ce or first, got {self.tip.tie_break!r}")
         if self.zs_prior not in ("template", "suite"):
             raise ConfigError(f"zs_prior must be template or suite, got {self.zs_prior!r}")
         if not 0.0 < self.aug_min_scale <= 1.0:

@@ -200,7 +200,7 @@ def fit_fewshot(
     keys, values = build_cache(views, train_labels, C)
     grid = beta_alpha_grid(cfg.tip.grid_min, cfg.tip.grid_max, cfg.tip.grid_steps)
     if m == "tip_adapter":
-        alpha, beta, acc = search_alpha_beta(val, keys, values, w0, scale, grid)
+        alpha, beta, acc = search_alpha_beta(val, keys, values, w0, scale, grid, cfg.tip.tie_break)
         return Predictor(
             lambda f: tip_logits(F.normalize(f.float(), dim=-1), keys, values, w0, scale, alpha, beta),
             {"residual_ratio": alpha, "sharpness": beta, "val_acc": acc},
@@ -279,7 +279,7 @@ def _fit_tip_f(cfg, keys, values, w0, scale, source, labels, val, seed) -> Predi
     _, head, epoch, init_alpha = best
     tuned_keys = head.cache_keys.weight.detach()
     grid = beta_alpha_grid(cfg.tip.grid_min, cfg.tip.grid_max, cfg.tip.grid_steps)
-    alpha, beta, acc = search_alpha_beta(val, tuned_keys, values, w0, scale, grid)
+    alpha, beta, acc = search_alpha_beta(val, tuned_keys, values, w0, scale, grid, cfg.tip.tie_break)
     head.residual_ratio, head.sharpness = alpha, beta
     return Predictor(
         head.predict_logits,
