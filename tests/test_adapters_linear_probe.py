@@ -42,14 +42,19 @@ def test_linear_probe_bisection_never_worse_and_errors():
         fit_linear_probe(tx, ty[:10], vx, vy)
 
 
-def test_tip_search_uses_val_only_and_finds_grid_optimum():
-    g = torch.Generator().manual_seed(0)
+def _tip_case(seed):
+    """A 3-class cache of 12 support features, random text weights and a noisy val copy of the support."""
+    g = torch.Generator().manual_seed(seed)
     keys = F.normalize(torch.randn(12, 16, generator=g), dim=-1)
     y = torch.arange(12) % 3
     k, values = build_cache(keys.unsqueeze(0), y, 3)
     w = F.normalize(torch.randn(3, 16, generator=g), dim=-1)
     val = ValSplit(F.normalize(keys + 0.3 * torch.randn(12, 16, generator=g), dim=-1), y)
-    grid = beta_alpha_grid(0.1, 50, 20)
+    return k, values, w, val, y, beta_alpha_grid(0.1, 50, 20)
+
+
+def test_tip_search_uses_val_only_and_finds_grid_optimum():
+    k, values, w, val, y, grid = _tip_case(0)
     alpha, beta, acc = search_alpha_beta(val, k, values, w, 10.0, grid)
     brute = max(
         float((tip_logits(val.features, k, values, w, 10.0, a, b).argmax(-1) == y).float().mean())
@@ -62,13 +67,7 @@ def test_tip_search_uses_val_only_and_finds_grid_optimum():
 
 
 def test_tip_search_breaks_accuracy_ties_by_val_cross_entropy():
-    g = torch.Generator().manual_seed(3)
-    keys = F.normalize(torch.randn(12, 16, generator=g), dim=-1)
-    y = torch.arange(12) % 3
-    k, values = build_cache(keys.unsqueeze(0), y, 3)
-    w = F.normalize(torch.randn(3, 16, generator=g), dim=-1)
-    val = ValSplit(F.normalize(keys + 0.3 * torch.randn(12, 16, generator=g), dim=-1), y)
-    grid = beta_alpha_grid(0.1, 50, 20)
+    k, values, w, val, y, grid = _tip_case(3)
     pairs = [(a, b) for b in grid.tolist() for a in grid.tolist()]
     logits = {p: tip_logits(val.features, k, values, w, 10.0, *p) for p in pairs}
     accs = {p: float((z.argmax(-1) == y).float().mean()) for p, z in logits.items()}
