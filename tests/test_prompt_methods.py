@@ -217,3 +217,13 @@ def test_zs_prior_errors():
     cfg.zs_prior = "ensemble"
     with pytest.raises(ConfigError, match="zs_prior must be template or suite"):
         cfg.validate()
+
+
+def test_methods_without_a_prior_do_not_need_the_suite_prompts():
+    model, _, tok = medclip.create_model("medclip-tiny")
+    views, y, val = _data()
+    for method in ("coop", "linear_probe"):
+        cfg = _cfg(method, epochs=1)
+        cfg.zs_prior = "suite"  # irrelevant to these methods: no class prompts needed
+        pred = fit_fewshot(cfg, model, tok, CLASSES, train_views=views, train_labels=y, val=val)
+        assert pred.predict_logits(val.features).shape == (6, 3)

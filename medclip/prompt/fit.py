@@ -27,6 +27,8 @@ from .prograd import ProGrad
 from .vmfcoop import VmfCoOpOurs
 
 PROMPT_METHODS = ("coop", "cocoop", "kgcoop", "prograd", "biomedcoop", "vmfcoop_ours")
+# methods built on a zero-shot classifier (``cfg.zs_prior``); the others never encode it
+PRIOR_METHODS = ("kgcoop", "prograd", "clip_adapter", "tip_adapter", "tip_adapter_f", "lp_plusplus")
 
 
 class Predictor:
@@ -186,7 +188,7 @@ def fit_fewshot(
         prompts = class_prompts or [[f"a photo of a {c}."] for c in classnames]
         w = encode_prompts_eval(model, tokenizer, prompts)
         return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
-    w0 = prior_weights(cfg, model, tokenizer, classnames, class_prompts)
+    w0 = prior_weights(cfg, model, tokenizer, classnames, class_prompts) if m in PRIOR_METHODS else None
     if m in PROMPT_METHODS:
         learner = build_prompt_learner(cfg, model, tokenizer, classnames, bank=bank, seed=seed, prior_weights=w0)
         hist = train_learner(learner, source, train_labels, seed=seed, **_optim_kwargs(cfg))
