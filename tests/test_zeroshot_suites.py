@@ -150,3 +150,43 @@ def test_fast_loader_matches_full_transform(tmp_path):
     assert raw.dtype == np.uint8 or str(raw.dtype) == "torch.uint8"
     assert idx.tolist() == idx2.tolist() == list(range(5))
     np.testing.assert_allclose(finish(raw).numpy(), ref.numpy(), atol=1e-6)
+
+
+def test_shard_index_matches_tarfile_and_byte_ranges_hold_the_images(tmp_path):
+    import io
+    import json
+    import tarfile
+
+    from zeroshot.data import index_shards
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    long_key = "x" * 120  # > 100 characters: a PAX/GNU long-name header precedes the member
+    members = []
+    for i, key in enumerate(["a", "sub/b", long_key]):
+        members += [
+            (f"{key}.png", bytes([i]) * (700 + i)),
+            (f"{key}.json", json.dumps({"labels": [f"l{i}"], "modality": "ct"}).encode()),
+            (f"{key}.txt", f"caption {i}".encode()),
+        ]
+    members.append(("c.json", b"{}"))  # a sample without an image is not indexed
+    with tarfile.open(folder / "t-000000.tar", "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    recs = {r["key"]: r for r in index_shards(folder)}
+    assert set(recs) == {"a", "b", long_key}
+    with tarfile.open(folder / "t-000000.tar") as tf:
+        for m in tf:
+            key, _, ext = m.name.rsplit("/", 1)[-1].partition(".")
+            if ext == "png":
+                assert recs[key]["image"] == (str(folder / "t-000000.tar"), m.offset_data, m.size)
+    raw = (folder / "t-000000.tar").read_bytes()
+    for i, key in enumerate(["a", "b", long_key]):
+        _, off, size = recs[key]["image"]
+        assert raw[off : off + size] == bytes([i]) * (700 + i)
+        assert recs[key]["json"]["labels"] == [f"l{i}"] and recs[key]["txt"] == f"caption {i}"
+    (folder / "t-000001.tar").write_bytes(raw[:1000])  # truncated inside a member
+    with pytest.raises(ValueError, match="t-000001.tar: truncated"):
+        index_shards(folder)

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,23 +99,30 @@ def _finish(ds: DatasetSpec, sources, hits_list, mods, keys) -> Items:
 
 
 def index_shards(folder: Path) -> list[dict]:
-    """One record per sample of every ``*.tar`` in ``folder``: key, image byte range, extension, json."""
+    """One record per sample of every ``*.tar`` in ``folder``: key, image byte range, extension, json.
+
+    Uses medclip's streaming tar parser (0.07 s instead of 0.16 s with ``tarfile`` for the 1,700 samples of
+    the demo test shards); the image byte range is the member's data offset in the tar file, read later with
+    a seek.
+    """
+    from medclip.data.tario import TarFormatError, iter_members_at
+
     records = []
     for tar_path in sorted(folder.glob("*.tar")):
         by_key: dict[str, dict] = {}
-        with tarfile.open(tar_path) as tf:
-            for m in tf:
-                if not m.isfile():
-                    continue
-                base = m.name.rsplit("/", 1)[-1]
-                key, _, ext = base.partition(".")
-                rec = by_key.setdefault(key, {"key": key, "tar": str(tar_path)})
-                if "." + ext.lower() in IMAGE_EXTS:
-                    rec["image"] = (str(tar_path), m.offset_data, m.size)
-                elif ext == "json":
-                    rec["json"] = json.loads(tf.extractfile(m).read())
-                elif ext == "txt":
-                    rec["txt"] = tf.extractfile(m).read().decode("utf-8", "replace")
+        with open(tar_path, "rb") as f:
+            try:
+                for name, data, offset in iter_members_at(f):
+                    key, _, ext = name.rsplit("/", 1)[-1].partition(".")
+                    rec = by_key.setdefault(key, {"key": key, "tar": str(tar_path)})
+                    if "." + ext.lower() in IMAGE_EXTS:
+                        rec["image"] = (str(tar_path), offset, len(data))
+                    elif ext == "json":
+                        rec["json"] = json.loads(data)
+                    elif ext == "txt":
+                        rec["txt"] = data.decode("utf-8", "replace")
+            except TarFormatError as e:
+                raise ValueError(f"{tar_path}: {e}") from None
         records.extend(r for r in by_key.values() if "image" in r)
     return records
 

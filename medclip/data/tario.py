@@ -48,15 +48,22 @@ def _pax_path(data: bytes) -> str | None:
 
 def iter_members(f) -> Iterator[tuple[str, bytes]]:
     """Yield ``(name, data)`` of the regular files of a tar stream ``f`` (raises TarFormatError when damaged)."""
+    for name, data, _ in iter_members_at(f):
+        yield name, data
+
+
+def iter_members_at(f) -> Iterator[tuple[str, bytes, int]]:
+    """Like :func:`iter_members`, plus each member's data offset in the (decompressed) tar stream."""
     head = f.read(2)
     if head == b"\x1f\x8b":
         f = gzip.GzipFile(fileobj=_Prefixed(head, f))
         head = b""
     pending = None
-    first = True
+    first, pos = True, 0
     while True:
         hdr = f.read(512) if not first else head + f.read(512 - len(head))
         first = False
+        pos += 512
         if len(hdr) == 0 or hdr == bytes(512):
             return
         if len(hdr) < 512:
@@ -70,7 +77,8 @@ def iter_members(f) -> Iterator[tuple[str, bytes]]:
             if prefix:
                 name = prefix + b"/" + name
         padded = (size + 511) & ~511
-        data = f.read(padded)
+        data, offset = f.read(padded), pos
+        pos += padded
         if len(data) < size:
             raise TarFormatError("truncated tar member")
         data = data[:size]
@@ -79,7 +87,7 @@ def iter_members(f) -> Iterator[tuple[str, bytes]]:
         elif typ == b"L":
             pending = data.rstrip(b"\0").decode("utf-8")
         elif typ in _FILE_TYPES:
-            yield (pending or name.decode("utf-8")), data
+            yield (pending or name.decode("utf-8")), data, offset
             pending = None
         elif typ != b"g":
             pending = None
