@@ -1,4 +1,4 @@
-"""AdamW construction: decay groups, the fused kernel by default on CPU, and its agreement with the loop."""
+"""AdamW construction: decay groups, the fused kernel by default on CPU, and its agreement with foreach."""
 
 import math
 
@@ -30,11 +30,11 @@ def _run(fused, steps=5):
     return m, opt
 
 
-def test_fused_is_the_cpu_default_and_matches_the_per_tensor_loop():
+def test_fused_is_the_cpu_default_and_matches_the_foreach_implementation():
     fused_model, opt = _run(None)
     assert opt.defaults["fused"] is True
     loop_model, loop_opt = _run(False)
-    assert not loop_opt.defaults.get("fused")
+    assert not loop_opt.defaults.get("fused") and loop_opt.defaults["foreach"]
     for (n, a), (_, b) in zip(fused_model.named_parameters(), loop_model.named_parameters()):
         assert torch.allclose(a, b, atol=1e-6), n
 

@@ -40,7 +40,7 @@ class OptimConfig:
     min_lr: float = 0.0  # cosine end value
     schedule: str = "cosine"  # cosine | constant
     grad_clip: float = 0.0  # max global grad norm (0 = off)
-    fused: bool | None = None  # fused AdamW: None = where available (CPU and CUDA), true = required, false = off
+    fused: bool | None = None  # fused AdamW: None = where available (CPU, CUDA), true = required, false = foreach
 
 
 @dataclass
