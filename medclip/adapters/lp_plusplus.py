@@ -92,7 +92,7 @@ def fit_lp_plusplus(
         loss = F.cross_entropy(head(f), labels)
         loss.backward()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"LP++: non-finite loss at epoch {epoch} (lower linear_probe.w_lr_factor)")
+            raise FloatingPointError(f"LP++: non-finite loss at epoch {epoch} (lower lp_plusplus.w_lr_factor)")
         opt.step()
         if epoch % alpha_every == 0:
             with torch.no_grad():

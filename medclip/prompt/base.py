@@ -88,6 +88,11 @@ class PromptLearner(nn.Module):
         self.register_buffer("scale", frozen_scale(model), persistent=False)
         self.text_dropout = bool(text_dropout)
 
+    def _register_zero_shot(self, weights: torch.Tensor | None) -> None:
+        """Buffer ``w0``: unit-norm ``weights`` (a zero-shot classifier), default "a photo of a {c}."."""
+        w0 = zero_shot_weights(self.model, self.tokenizer, self.classnames) if weights is None else weights
+        self.register_buffer("w0", F.normalize(w0.float(), dim=-1), persistent=False)
+
     # -- modes ----------------------------------------------------------------------------------------
     def set_mode(self, training: bool) -> None:
         """Learner heads follow ``training``; the text tower runs dropout only if ``text_dropout``."""

@@ -17,7 +17,7 @@ from ..adapters.linear_probe import fit_linear_probe
 from ..adapters.lp_plusplus import fit_lp_plusplus
 from ..adapters.tip_adapter import TipAdapterF, beta_alpha_grid, build_cache, search_alpha_beta, tip_logits
 from ..adapters.valsplit import ValSplit, require_val
-from .base import CoOp, encode_prompts_eval, frozen_scale, zero_shot_weights
+from .base import ZS_TEMPLATE, CoOp, encode_prompts_eval, frozen_scale, zero_shot_weights
 from .biomedcoop import BiomedCoOp
 from .cocoop import CoCoOp
 from .config import FewShotMethodConfig
@@ -133,6 +133,13 @@ def prior_weights(
     return zero_shot_weights(model, tokenizer, classnames)
 
 
+def _zero_shot_predictor(model, tokenizer, classnames, class_prompts, scale) -> Predictor:
+    """The ``zeroshot`` method: ``class_prompts`` ensembled, or "a photo of a {c}." without them."""
+    prompts = class_prompts or [[ZS_TEMPLATE.format(c)] for c in classnames]
+    w = encode_prompts_eval(model, tokenizer, prompts)
+    return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
+
+
 def _optim_kwargs(cfg: FewShotMethodConfig) -> dict:
     o = cfg.optim
     return dict(
@@ -185,9 +192,7 @@ def fit_fewshot(
     source = features if features is not None else views
     scale = frozen_scale(model)
     if m == "zeroshot":
-        prompts = class_prompts or [[f"a photo of a {c}."] for c in classnames]
-        w = encode_prompts_eval(model, tokenizer, prompts)
-        return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
+        return _zero_shot_predictor(model, tokenizer, classnames, class_prompts, scale)
     w0 = prior_weights(cfg, model, tokenizer, classnames, class_prompts) if m in PRIOR_METHODS else None
     if m in PROMPT_METHODS:
         learner = build_prompt_learner(cfg, model, tokenizer, classnames, bank=bank, seed=seed, prior_weights=w0)
@@ -312,9 +317,7 @@ def transfer(
     """
     m, scale = cfg.method, frozen_scale(model)
     if m == "zeroshot":
-        prompts = class_prompts or [[f"a photo of a {c}."] for c in classnames]
-        w = encode_prompts_eval(model, tokenizer, prompts)
-        return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
+        return _zero_shot_predictor(model, tokenizer, classnames, class_prompts, scale)
     src = predictor.module
     if m in PROMPT_METHODS:
         if cfg.prompt.csc:

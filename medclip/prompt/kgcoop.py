@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import PromptLearner, zero_shot_weights
+from .base import PromptLearner
 from .losses import kg_loss
 
 
@@ -33,8 +33,7 @@ class KgCoOp(PromptLearner):
         super().__init__(model, tokenizer, classnames, **kwargs)
         self.weight, self.distance = float(weight), distance
         kg_loss(self.text.prefix.new_zeros(1, 2), self.text.prefix.new_ones(1, 2), distance)  # validate name
-        w0 = zero_shot_weights(model, tokenizer, self.classnames) if anchor_weights is None else anchor_weights
-        self.register_buffer("w0", F.normalize(w0.float(), dim=-1), persistent=False)
+        self._register_zero_shot(anchor_weights)
 
     def loss(self, f, y):
         w = self.class_features()

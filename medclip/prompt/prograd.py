@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import PromptLearner, zero_shot_weights
+from .base import PromptLearner
 from .losses import prograd_kl, prograd_project
 
 
@@ -33,8 +33,7 @@ class ProGrad(PromptLearner):
     ) -> None:
         super().__init__(model, tokenizer, classnames, **kwargs)
         self.lam, self.T = float(lam), float(T)
-        w0 = zero_shot_weights(model, tokenizer, self.classnames) if teacher_weights is None else teacher_weights
-        self.register_buffer("w0", F.normalize(w0.float(), dim=-1), persistent=False)
+        self._register_zero_shot(teacher_weights)
 
     def teacher_logits(self, f: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
