@@ -1,7 +1,7 @@
 """Shard URLs: local folders and files, brace patterns, and remote URLs through fsspec.
 
-A source spec is one of: a folder (every ``*.tar`` in it, sorted), a file, a brace pattern
-(``/data/train-{000000..000123}.tar``), several of those joined by ``::``, or a remote URL
+A source spec is one of: a folder (every ``*.tar``, ``*.tar.gz`` and ``*.tgz`` in it, sorted by name), a
+file, a brace pattern (``/data/train-{000000..000123}.tar``), several of those joined by ``::``, or a remote URL
 (``http(s)://``, ``s3://``, ``gs://``, ``hf://`` ...) read through fsspec (``hf://`` also through
 ``huggingface_hub`` if installed). Sample counts come from the ``sizes.json`` next to the shards.
 """
@@ -15,6 +15,21 @@ from pathlib import Path
 import braceexpand
 
 from .errors import DataError
+
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+
+
+def folder_shards(path: Path) -> list[str]:
+    """Every shard file (``*.tar``, ``*.tar.gz``, ``*.tgz``) directly in ``path``, sorted by name.
+
+    Args:
+        path: A local folder.
+
+    Returns:
+        The shard paths as strings, sorted by file name (deterministic across machines).
+    """
+    found = [p for p in path.iterdir() if p.name.endswith(SHARD_SUFFIXES) and p.is_file()]
+    return [str(p) for p in sorted(found, key=lambda p: p.name)]
 
 
 def is_remote(url: str) -> bool:
@@ -40,9 +55,12 @@ def expand_urls(spec: str | list[str]) -> list[str]:
                 continue
             path = Path(_local(url))
             if path.is_dir():
-                tars = sorted(str(p) for p in path.glob("*.tar"))
+                tars = folder_shards(path)
                 if not tars:
-                    raise DataError(f"empty shard folder: {path} has no *.tar shards (build them with make shards)")
+                    raise DataError(
+                        f"empty shard folder: {path} has no *.tar, *.tar.gz or *.tgz shards "
+                        "(build them with make shards)"
+                    )
                 urls.extend(tars)
             elif path.is_file():
                 urls.append(str(path))

@@ -10,6 +10,7 @@ With ``separate_optimizer`` the optimizer state goes to ``<name>.optim.pt`` and 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -36,6 +37,30 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+_TEMP = re.compile(r"^.+\.pt\.tmp\d+$|^\.latest\.tmp\d+$")
+
+
+def remove_stale_temporaries(ckpt_dir: str | Path) -> list[Path]:
+    """Delete the temporaries an interrupted save left behind (``[.]<name>.pt.tmp<pid>``, ``.latest.tmp<pid>``).
+
+    A temporary never holds the only copy of a checkpoint: the rename over the final name happens only
+    after the write finished, so a leftover is a partial write that nothing refers to.
+
+    Args:
+        ckpt_dir: The checkpoints folder (may not exist yet).
+
+    Returns:
+        The removed paths, sorted.
+    """
+    d = Path(ckpt_dir)
+    if not d.is_dir():
+        return []
+    stale = sorted(p for p in d.iterdir() if _TEMP.match(p.name) and (p.is_symlink() or p.is_file()))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def _link_latest(path: Path) -> None:
     latest = path.with_name("latest.pt")
     tmp = path.with_name(f".latest.tmp{os.getpid()}")
@@ -46,7 +71,10 @@ def _link_latest(path: Path) -> None:
 
 
 class CheckpointWriter:
-    """Writes checkpoints into ``ckpt_dir``; at most one async write in flight."""
+    """Writes checkpoints into ``ckpt_dir``; at most one async write in flight.
+
+    On creation it removes the temporaries a killed earlier save left in ``ckpt_dir``.
+    """
 
     def __init__(
         self,
@@ -58,6 +86,7 @@ class CheckpointWriter:
     ):
         self.dir = Path(ckpt_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.removed_temporaries = remove_stale_temporaries(self.dir)
         self.async_save, self.separate_optimizer, self.keep_last = async_save, separate_optimizer, keep_last
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..config import ConfigError
+
 
 @dataclass
 class DistEnv:
@@ -27,16 +29,43 @@ class DistEnv:
         return self.world_size > 1
 
 
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
+    """Turn the ``device`` setting into a usable ``torch.device``, or raise a one-line ConfigError.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` (this process's ``cuda:<local_rank>``) or ``cuda:N``.
+        local_rank: torchrun's ``LOCAL_RANK`` of this process.
+
+    Returns:
+        The device to train on.
+
+    Raises:
+        ConfigError: The string is not a device, or it names a GPU this machine does not have.
+    """
+    asked = device
+    if device == "auto":
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":
+        device = f"cuda:{local_rank}"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device={asked!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ConfigError(f"device={asked} requested but no CUDA GPU is available (use device=cpu or auto)")
+        if dev.index is not None and dev.index >= n:
+            raise ConfigError(f"device={device} requested but only {n} CUDA GPU(s) are visible (cuda:0..cuda:{n - 1})")
+    return dev
+
+
 def init_distributed(device: str = "auto") -> DistEnv:
     """Read torchrun's env vars, pick the device and join the process group when WORLD_SIZE > 1."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda":
-        device = f"cuda:{local_rank}"
-    dev = torch.device(device)
+    dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

@@ -101,6 +101,13 @@ def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
         else None
     )
     metrics = MetricsLogger(run_dir, enabled=env.is_main, tensorboard=cfg.tensorboard)
+    if writer is not None and writer.removed_temporaries:
+        gone = writer.removed_temporaries
+        _say(
+            env,
+            f"removed {len(gone)} partial checkpoint file(s) of an interrupted save: "
+            + ", ".join(p.name for p in gone),
+        )
     _say(
         env,
         f"{plan.samples_per_epoch} samples/epoch, global batch {plan.global_batch}, "
@@ -211,6 +218,30 @@ def _loop(
     bad, skipped, last_loss, stop_reason = 0, 0, float("nan"), "finished"
     n_roles, A, bpe = max(1, cfg.data.workers), cfg.accum_freq, plan.steps_per_epoch * cfg.accum_freq
     t0, tw, sw = time.time(), time.time(), samples_seen
+    logged_at = step
+
+    def log_step(loss: torch.Tensor, skipped: int, epoch: int) -> None:
+        # collective (all_reduce): every rank calls it at the same steps
+        nonlocal last_loss, tw, sw, logged_at
+        vals = all_reduce([float(loss), float(skipped)], env)
+        last_loss = vals[0] / env.world_size
+        now = time.time()
+        rate = (samples_seen - sw) / max(now - tw, 1e-9)
+        tw, sw, logged_at = now, samples_seen, step
+        metrics.log(
+            step,
+            {
+                "loss": last_loss,
+                "lr": optimizer.param_groups[0]["lr"],
+                "epoch": epoch,
+                "logit_scale": float(model.logit_scale.detach().exp()),
+                "samples_per_s": rate,
+                "samples_seen": samples_seen,
+                "skipped_samples": vals[1],
+            },
+        )
+        bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
+
     epoch, bie = int(st["epoch"]), int(st["batch_in_epoch"])
     positions = [0] * n_roles
     while step < plan.total_steps and stop_reason == "finished":
@@ -264,24 +295,7 @@ def _loop(
             samples_seen += plan.global_batch
             bar.update(1)
             if step % cfg.log_every_n_steps == 0 or step == plan.total_steps:
-                vals = all_reduce([float(loss), float(skipped)], env)
-                last_loss = vals[0] / env.world_size
-                now = time.time()
-                rate = (samples_seen - sw) / max(now - tw, 1e-9)
-                tw, sw = now, samples_seen
-                metrics.log(
-                    step,
-                    {
-                        "loss": last_loss,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "epoch": epoch,
-                        "logit_scale": float(model.logit_scale.detach().exp()),
-                        "samples_per_s": rate,
-                        "samples_seen": samples_seen,
-                        "skipped_samples": vals[1],
-                    },
-                )
-                bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
+                log_step(loss, skipped, epoch)
             done_epoch = bie >= bpe
             ck_epoch, ck_bie = (epoch + 1, 0) if done_epoch else (epoch, bie)
             if flags[1]:
@@ -309,6 +323,8 @@ def _loop(
                 save(f"epoch_{epoch:04d}", epoch, 0, positions)
             if evaluator and cfg.eval.every_n_epochs and epoch % cfg.eval.every_n_epochs == 0:
                 evaluate(epoch - 1)
+    if logged_at != step:  # stopped (stop_after_steps, signal) between two logging steps: log the last one
+        log_step(loss, skipped, epoch)
     bar.close()
     if saved_at != step:
         save(f"step_{step:08d}", epoch, bie, positions)
