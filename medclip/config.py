@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .resources import resolve_config_path
+
 T = TypeVar("T")
 
 
@@ -75,8 +77,11 @@ def deep_merge(base: dict, update: dict) -> dict:
 
 
 def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, following ``_base_`` parents. Missing files raise :class:`ConfigError`."""
-    path = Path(path)
+    """Read a YAML mapping, following ``_base_`` parents. Missing files raise :class:`ConfigError`.
+
+    A missing ``configs/<family>/<file>`` path falls back to the copy shipped with medclip (installed wheel).
+    """
+    path = resolve_config_path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     with open(path) as f:

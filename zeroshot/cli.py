@@ -23,8 +23,9 @@ log = logging.getLogger("zeroshot")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="medclip-eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("--suite", required=True, help="built-in suite name (configs/eval/<name>.yaml) or a YAML path")
-    p.add_argument("--model", required=True, help="medclip trainer checkpoint (.pt) or a model name")
+    p.add_argument("--suite", help="built-in suite name (configs/eval/<name>.yaml) or a YAML path (required)")
+    p.add_argument("--model", help="medclip trainer checkpoint (.pt) or a model name (required)")
+    p.add_argument("--list-suites", action="store_true", help="print the built-in suites and exit")
     p.add_argument("--pretrained", default=None, help="weights for a model name (file or open_clip tag)")
     p.add_argument("--data-root", default=None, help="override the suite's data root")
     p.add_argument("--datasets", nargs="+", default=None, help="evaluate only these datasets of the suite")
@@ -74,7 +75,17 @@ def main(argv: list[str] | None = None) -> dict:
     from .report import build_report, write_report
     from .suites import load_suite, select
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_suites:
+        from .suites import list_suites
+
+        for name, description in list_suites():
+            print(f"{name:<12} {description}")
+        return {}
+    for flag in ("suite", "model"):
+        if getattr(args, flag) is None:
+            parser.error(f"the following arguments are required: --{flag}")
     t0 = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medclip.config import ConfigError, from_dict, read_yaml
+from medclip.resources import config_dir
 
 MODALITIES = ("xray", "ct", "mri", "ultrasound", "pathology", "fundus", "other")
 MODALITY_ALIASES = {"us": "ultrasound", "histo": "pathology", "histopathology": "pathology", "x-ray": "xray"}
 LAYOUTS = ("imagefolder", "csv", "shards")
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "top5", "multilabel_auc")
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "eval"
+CONFIG_DIR = config_dir("eval")  # shipped with the package (medclip_configs/eval), see medclip.resources
 
 
 def normalize_modality(name: str) -> str:
@@ -168,6 +169,14 @@ def suite_path(name_or_path: str | Path) -> Path:
         hint = f" Did you mean: {', '.join(close)}?" if close else f" Built-in suites: {', '.join(known)}."
         raise ConfigError(f"unknown suite {str(name_or_path)!r}.{hint}")
     return builtin
+
+
+def list_suites() -> list[tuple[str, str]]:
+    """``(name, description)`` of every built-in suite, sorted by name."""
+    out = []
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        out.append((path.stem, str(read_yaml(path).get("description", "")).strip()))
+    return out
 
 
 def load_suite(name_or_path: str | Path, data_root: str | Path | None = None) -> SuiteSpec:

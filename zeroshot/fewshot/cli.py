@@ -20,7 +20,9 @@ from pathlib import Path
 
 import torch
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "fewshot"
+from medclip.resources import config_dir
+
+CONFIG_DIR = config_dir("fewshot")  # shipped with the package (medclip_configs/fewshot)
 ALL = (  # cheap methods first: partial reports are written after every method
     "zeroshot",
     "clip_adapter",
