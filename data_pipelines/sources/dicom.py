@@ -15,8 +15,10 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medclip.imaging.dicom import decode_frames, modality_from_tag, non_image_reason
+from medclip.imaging.window import WINDOW_PRESETS
+
 from .base import Item, Loaded, Skip, SkipError, hashed_id, normalize_modality, register_source
-from .dicom_decode import WINDOW_PRESETS, decode_frames, modality_from_tag
 
 
 def _pydicom():
@@ -91,11 +93,15 @@ class DicomSource:
         self.name, self.cfg = name, cfg
 
     def files(self) -> list[tuple[str, str]]:
-        """``(absolute path, path relative to root)`` pairs, sorted."""
+        """``(absolute path, path relative to root)`` pairs, sorted (dangling symlinks included: skipped later)."""
         root = Path(self.cfg.root)
         if not root.is_dir():
             raise FileNotFoundError(f"dicom source {self.name}: root folder not found: {root}")
-        return sorted((str(p), p.relative_to(root).as_posix()) for p in root.glob(self.cfg.pattern) if p.is_file())
+        return sorted(
+            (str(p), p.relative_to(root).as_posix())
+            for p in root.glob(self.cfg.pattern)
+            if p.is_file() or p.is_symlink()
+        )
 
     def _label_map(self) -> dict[str, tuple[str, ...]] | None:
         if not self.cfg.labels_csv:
@@ -115,6 +121,9 @@ class DicomSource:
         out: list[Item | Skip] = []
         for path, rel in self.files():
             sid = hashed_id(rel)
+            if not os.path.exists(path):  # a symlink whose target is gone
+                out.append(Skip(self.name, sid, "unreadable", "dangling symlink", self.cfg.split))
+                continue
             if os.path.getsize(path) == 0:
                 out.append(Skip(self.name, sid, "zero_size", "empty file", self.cfg.split))
                 continue
@@ -123,11 +132,14 @@ class DicomSource:
             except Exception as e:
                 out.append(Skip(self.name, sid, "unreadable", type(e).__name__, self.cfg.split))
                 continue
+            reason = non_image_reason(ds)
+            if reason:  # SEG, RT, SR, PR, KO...: decided by SOP Class UID, even with PixelData
+                out.append(Skip(self.name, sid, "unsupported", reason, self.cfg.split))
+                continue
             code = str(ds.get("Modality", "") or "").upper()
             if self.cfg.include_modalities and code not in self.cfg.include_modalities:
-                out.append(
-                    Skip(self.name, sid, "unsupported", f"modality {code or 'missing'} not included", self.cfg.split)
-                )
+                # fixed detail: the Modality value itself is a header value and stays out of the manifest
+                out.append(Skip(self.name, sid, "unsupported", "modality not in include_modalities", self.cfg.split))
                 continue
             modality = normalize_modality(self.cfg.modality) if self.cfg.modality else modality_from_tag(code)
             anatomy = self.cfg.anatomy or str(ds.get("BodyPartExamined", "") or "").strip().lower() or "body"

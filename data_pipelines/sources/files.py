@@ -61,8 +61,12 @@ class FolderSource:
             for cdir in sorted(d for d in base.iterdir() if d.is_dir()):
                 label = str(self.cfg.class_map.get(cdir.name, cdir.name)).replace("_", " ").strip()
                 for p in sorted(cdir.rglob("*")):
-                    if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
-                        rel = p.relative_to(root).as_posix()
+                    if p.suffix.lower() not in IMAGE_EXTS:
+                        continue
+                    rel = p.relative_to(root).as_posix()
+                    if p.is_symlink() and not p.exists():  # target gone: counted, not silently dropped
+                        out.append(Skip(self.name, rel, "unreadable", "dangling symlink", split))
+                    elif p.is_file():
                         out.append(
                             Item(
                                 self.name,
