@@ -14,8 +14,11 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from medclip.imaging.window import window_to_uint8
+
 from .sources.base import Loaded, SkipError
 
+__all__ = ["window_to_uint8"]  # re-exported: the shared implementation is medclip.imaging.window
 WEB_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 
 
@@ -31,14 +34,6 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     if a.dtype != np.uint8:
         a = window_to_uint8(a.astype(np.float64), float(np.min(a)), float(np.max(a)))
     return np.ascontiguousarray(a)
-
-
-def window_to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Linear window ``[low, high] -> [0, 255]`` with clipping and round-half-up (constant images -> 0)."""
-    if not high > low:
-        return np.zeros(values.shape, np.uint8)
-    scaled = (values - low) * (255.0 / (high - low))
-    return np.floor(np.clip(scaled, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def pixel_sha256(pixels: np.ndarray | Image.Image) -> str:

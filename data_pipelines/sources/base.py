@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from medclip.imaging.errors import DecodeError
+
 MODALITIES = ("xray", "ct", "mri", "ultrasound", "pathology", "fundus", "other")
 MODALITY_ALIASES = {
     "us": "ultrasound",
@@ -100,12 +102,8 @@ class Skip:
     split: str = ""
 
 
-class SkipError(Exception):
-    """Raised by ``Source.load`` for an input that must be skipped (reason in :data:`SKIP_REASONS`)."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
+# one error type from the shared decoders (medclip.imaging) to the builder: a skip with a reason
+SkipError = DecodeError
 
 
 class Source(Protocol):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import window_to_uint8
+from medclip.imaging.window import WINDOW_PRESETS, window_linear, window_to_uint8
+
 from .base import Item, Loaded, Skip, SkipError, hashed_id, normalize_modality, register_source
-from .dicom_decode import WINDOW_PRESETS, window_linear
 
 
 def _nib():
