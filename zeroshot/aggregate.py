@@ -18,17 +18,22 @@ def main_results(results: list[dict]) -> list[dict]:
 def per_modality(results: list[dict]) -> dict[str, dict]:
     """``{modality: {"score": mean, "entries": [(dataset, score), ...]}}`` in a fixed modality order."""
     table: dict[str, list] = {}
+    cis: dict[str, list] = {}
     for r in main_results(results):
         if r["modality"] == "mixed" and r.get("breakdown"):
             for mod, b in r["breakdown"].items():
                 table.setdefault(mod, []).append((r["name"], b["score"]))
+                cis.setdefault(mod, []).append(b.get("score_ci"))
         else:
             table.setdefault(r["modality"], []).append((r["name"], r["score"]))
+            cis.setdefault(r["modality"], []).append(r.get("score_ci"))
     order = ["xray", "ct", "mri", "ultrasound", "pathology", "fundus", "other", "mixed"]
-    return {
-        m: {"score": float(np.nanmean([s for _, s in table[m]])), "entries": table[m]}
-        for m in sorted(table, key=lambda m: order.index(m) if m in order else len(order))
-    }
+    out = {}
+    for m in sorted(table, key=lambda m: order.index(m) if m in order else len(order)):
+        out[m] = {"score": float(np.nanmean([s for _, s in table[m]])), "entries": table[m]}
+        if len(cis[m]) == 1 and cis[m][0]:  # one source: its CI is the modality's CI
+            out[m]["ci"] = cis[m][0]
+    return out
 
 
 def aggregate(results: list[dict]) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,6 +19,8 @@ from medclip.zeroshot_head import build_text_classifier
 
 from .data import Items, MissingDatasetError, make_fast_loader, normalize_text, resolve_items
 from .metrics import classification_metrics, multilabel_auc, reliability
+from .stats.bootstrap import BootstrapConfig
+from .stats.metric_cis import classification_cis, multilabel_cis
 from .suites import MODALITIES, DatasetSpec, SuiteSpec, class_prompts
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ class EvalOptions:
     seed: int = 0
     amp: bool = False  # bf16 autocast for the image tower on CUDA
     cache: dict | None = None  # image source -> feature row, shared within one run (clean images only)
+    bootstrap: BootstrapConfig | None = field(default_factory=BootstrapConfig)  # None: no CIs
+    keep_scores: bool = True  # results carry ``_scores`` (cosine, labels, keys) for --compare and analyses
 
 
 def limit(items: Items, max_samples: int | None, seed: int) -> Items:
@@ -135,17 +139,31 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def dataset_metrics(ds: DatasetSpec, items: Items, cos: np.ndarray, scale: float) -> dict:
-    """All metrics of one dataset from its cosine scores (plus per-modality breakdown when asked)."""
+def dataset_metrics(
+    ds: DatasetSpec, items: Items, cos: np.ndarray, scale: float, bootstrap: BootstrapConfig | None = None
+) -> dict:
+    """All metrics of one dataset from its cosine scores (plus per-modality breakdown when asked).
+
+    With ``bootstrap``, ``ci`` holds a percentile CI per metric (``zeroshot.stats.metric_cis``) and
+    ``bootstrap`` the settings that produced them.
+    """
     probs = _softmax(scale * cos.astype(np.float64))
     if ds.multilabel:
         mean, per = multilabel_auc(items.labels, cos)
         out = {"metrics": {"multilabel_auc": mean, "per_label_auc": per}, "score": mean}
         out["per_class_support"] = items.labels.sum(0).tolist()
+        if bootstrap is not None:
+            out["ci"] = multilabel_cis(items.labels, cos, bootstrap)
+            out["score_ci"] = out["ci"]["multilabel_auc"]
+            out["bootstrap"] = bootstrap.to_dict()
         return out
     m = classification_metrics(items.labels, cos, probs)
     rel = reliability(items.labels, probs)
     out = {"metrics": m, "score": m[ds.metric], "reliability": rel}
+    if bootstrap is not None:
+        out["ci"] = classification_cis(items.labels, cos, probs, bootstrap)
+        out["score_ci"] = out["ci"][ds.metric]
+        out["bootstrap"] = bootstrap.to_dict()
     if ds.breakdown:
         mods = np.asarray(items.modalities)
         out["breakdown"] = {}
@@ -157,6 +175,11 @@ def dataset_metrics(ds: DatasetSpec, items: Items, cos: np.ndarray, scale: float
                 "score": sub[ds.metric],
                 **{k: sub[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "top5", "ece")},
             }
+            if bootstrap is not None:
+                keys = tuple(dict.fromkeys(("accuracy", "balanced_accuracy", "macro_f1", ds.metric)))
+                ci = classification_cis(items.labels[sel], cos[sel], probs[sel], bootstrap, which=keys)
+                out["breakdown"][mod]["ci"] = ci
+                out["breakdown"][mod]["score_ci"] = ci[ds.metric]
     return out
 
 
@@ -220,8 +243,10 @@ def evaluate_dataset(
     cos = score_items(model, preprocess, items, text, device=device, opts=opts, rank=rank, world_size=world_size)
     clock.lap("images")
     scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 1.0
-    res = dataset_metrics(ds, items, cos, scale)
+    res = dataset_metrics(ds, items, cos, scale, opts.bootstrap)
     clock.lap("metrics")
+    if opts.keep_scores:
+        res["_scores"] = {"cosine": cos, "labels": items.labels, "keys": list(items.keys)}
     if items.captions:
         res["prompt_overlap"] = prompt_overlap_report(prompts, items.captions)
         clock.lap("prompt_overlap")

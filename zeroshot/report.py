@@ -11,7 +11,7 @@ import numpy as np
 
 from . import plots
 from .aggregate import aggregate
-from .report_extras import extras_markdown
+from .report_extras import extras_markdown, pct_ci
 from .report_extras import pct as _pct
 
 
@@ -55,15 +55,34 @@ def _dataset_table(rows: list[dict]) -> list[str]:
     ]
     for r in rows:
         m = r.get("metrics", {})
+        ci = r.get("ci") or {}
         ppc = r.get("prompts_per_class", [])
         ppc_s = str(ppc[0]) if ppc and len(set(ppc)) == 1 else (f"{min(ppc)}-{max(ppc)}" if ppc else "–")
+        auc_key = "auc" if "auc" in m else "multilabel_auc"
+        cells = [pct_ci(m.get(k), ci.get(k)) for k in ("accuracy", "top5", "balanced_accuracy", "macro_f1", auc_key)]
+        score_ci = r.get("score_ci")
+        score = f"**{_pct(r['score'])}**" + (
+            f" [{_pct(score_ci['low'])}, {_pct(score_ci['high'])}]"
+            if score_ci and score_ci.get("low") is not None
+            else ""
+        )
         out.append(
-            f"| {r['name']} | {r['modality']} | {r['metric']} | **{_pct(r['score'])}** | {_pct(m.get('accuracy'))} | "
-            f"{_pct(m.get('top5'))} | {_pct(m.get('balanced_accuracy'))} | {_pct(m.get('macro_f1'))} | "
-            f"{_pct(m.get('auc', m.get('multilabel_auc')))} | {_pct(m.get('ece'))} | {r['n_samples']} | "
+            f"| {r['name']} | {r['modality']} | {r['metric']} | {score} | " + " | ".join(cells) + f" | "
+            f"{pct_ci(m.get('ece'), ci.get('ece'))} | {r['n_samples']} | "
             f"{r.get('n_templates') or 'per class'} | {ppc_s} |"
         )
     return out
+
+
+def _ci_note(report: dict) -> str:
+    """One line saying how the intervals were computed (empty when the report has none)."""
+    cfg = next((r["bootstrap"] for r in report["datasets"] if r.get("bootstrap")), None)
+    if not cfg:
+        return ""
+    return (
+        f"Brackets: {100 * cfg['level']:.0f}% percentile bootstrap CIs over test images ({cfg['resamples']} "
+        f"resamples, seed {cfg['seed']}; balanced accuracy, macro F1 and AUC resample within each class)."
+    )
 
 
 def markdown(report: dict, plot_files: dict[str, str]) -> str:
@@ -78,6 +97,8 @@ def markdown(report: dict, plot_files: dict[str, str]) -> str:
         f"Created {report['created']} · scores in % · logits = logit_scale × cosine (argmax and AUC equal "
         "the plain-cosine scoring of UniMed-CLIP; softmax probabilities for ECE / one-vs-rest AUC use the "
         "model's scale).",
+        "",
+        _ci_note(report),
         "",
         f"**Prompts:** {suite.get('training_templates_note') or 'evaluation templates are defined in the suite file.'}",
         "",
@@ -97,7 +118,7 @@ def markdown(report: dict, plot_files: dict[str, str]) -> str:
     ]
     for mod, v in agg["per_modality"].items():
         src = ", ".join(f"{n} {_pct(s)}" for n, s in v["entries"])
-        lines.append(f"| {mod} | {_pct(v['score'])} | {src} |")
+        lines.append(f"| {mod} | {pct_ci(v['score'], v.get('ci'), 2)} | {src} |")
     lines += ["", "## Per dataset", "", *_dataset_table(ok), ""]
     if agg["shift"]:
         lines += ["## Distribution shift", "", "| dataset | base | score | base score | Δ |", "|---|---|---|---|---|"]
@@ -118,17 +139,21 @@ def markdown(report: dict, plot_files: dict[str, str]) -> str:
                 "|---|---|---|---|---|---|",
             ]
             for mod, b in r["breakdown"].items():
+                bc = b.get("ci") or {}
                 lines.append(
-                    f"| {mod} | {_pct(b['score'])} | {_pct(b['accuracy'])} | {_pct(b['balanced_accuracy'])} | "
-                    f"{_pct(b['macro_f1'])} | {b['n_samples']} |"
+                    f"| {mod} | {pct_ci(b['score'], b.get('score_ci'))} | "
+                    f"{pct_ci(b['accuracy'], bc.get('accuracy'))} | "
+                    f"{pct_ci(b['balanced_accuracy'], bc.get('balanced_accuracy'))} | "
+                    f"{pct_ci(b['macro_f1'], bc.get('macro_f1'))} | {b['n_samples']} |"
                 )
             lines.append("")
         m = r["metrics"]
         lines += [f"### {r['name']}: per class", ""]
         if "per_label_auc" in m:
             lines += ["| class | AUC | positives |", "|---|---|---|"]
-            for c, a, n in zip(r["classnames"], m["per_label_auc"], r["per_class_support"]):
-                lines.append(f"| {c} | {_pct(a)} | {n} |")
+            per_ci = (r.get("ci") or {}).get("per_label_auc") or [None] * len(r["classnames"])
+            for c, a, n, ci in zip(r["classnames"], m["per_label_auc"], r["per_class_support"], per_ci):
+                lines.append(f"| {c} | {pct_ci(a, ci)} | {n} |")
         else:
             lines += ["| class | accuracy (recall) | n |", "|---|---|---|"]
             for c, a, n in zip(r["classnames"], m["per_class_accuracy"], m["per_class_support"]):
@@ -158,6 +183,7 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.json``, ``report.md`` and the plots into ``out_dir``; return the written paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    report = {**report, "datasets": [_save_scores(r, out) for r in report["datasets"]]}
     pf: dict[str, str] = {}
     agg = report["aggregate"]
     if agg["per_modality"]:
@@ -187,6 +213,19 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
     md_path = out / "report.md"
     md_path.write_text(markdown(report, pf))
     return {"json": json_path, "markdown": md_path, **{k: out / v for k, v in pf.items()}}
+
+
+def _save_scores(r: dict, out: Path) -> dict:
+    """Move a result's ``_scores`` (cosine, labels, keys) into ``scores/<dataset>.npz``; return the rest."""
+    sc = r.get("_scores")
+    if sc is None:
+        return r
+    (out / "scores").mkdir(exist_ok=True)
+    path = out / "scores" / f"{r['name']}.npz"
+    np.savez_compressed(path, cosine=sc["cosine"], labels=sc["labels"], keys=np.asarray(sc["keys"], dtype=str))
+    rest = {k: v for k, v in r.items() if k != "_scores"}
+    rest["scores_file"] = f"scores/{r['name']}.npz"
+    return rest
 
 
 def _finite(o):

@@ -10,6 +10,15 @@ def pct(v) -> str:
     return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.2f}"
 
 
+def pct_ci(v, ci: dict | None, digits: int = 1) -> str:
+    """``83.9 [82.2, 85.6]``: a fraction and its CI bounds in percent (just the value without a CI)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    if not ci or ci.get("low") is None or ci.get("high") is None:
+        return f"{100 * v:.{digits}f}"
+    return f"{100 * v:.{digits}f} [{100 * ci['low']:.{digits}f}, {100 * ci['high']:.{digits}f}]"
+
+
 def extras_markdown(report: dict) -> list[str]:
     """Markdown lines for whichever of the optional sections the report holds."""
     lines: list[str] = []
@@ -25,10 +34,10 @@ def extras_markdown(report: dict) -> list[str]:
                 lines.append(f"| {r['name']} | {r.get('message', 'missing')} |||||||| ")
                 continue
             a, b = r["image_to_text"], r["text_to_image"]
-            lines.append(
-                f"| {r['name']} | {r['n_images']} | {r['n_texts']} | {pct(a['R@1'])} | {pct(a['R@5'])} | "
-                f"{pct(a['R@10'])} | {pct(b['R@1'])} | {pct(b['R@5'])} | {pct(b['R@10'])} |"
-            )
+            ca, cb = (r.get("ci") or {}).get("image_to_text", {}), (r.get("ci") or {}).get("text_to_image", {})
+            cells = [pct_ci(a[k], ca.get(k)) for k in ("R@1", "R@5", "R@10")]
+            cells += [pct_ci(b[k], cb.get(k)) for k in ("R@1", "R@5", "R@10")]
+            lines.append(f"| {r['name']} | {r['n_images']} | {r['n_texts']} | " + " | ".join(cells) + " |")
         lines.append("")
     if report.get("linear_probe"):
         lines += [

@@ -21,10 +21,11 @@ from .data import index_shards
 KS = (1, 5, 10)
 
 
-def recall_at_k(sim: np.ndarray | torch.Tensor, owner: np.ndarray, ks=KS) -> dict:
+def recall_at_k(sim: np.ndarray | torch.Tensor, owner: np.ndarray, ks=KS, *, ranks: bool = False) -> dict:
     """Recall@K both ways from an ``(n_images, n_texts)`` similarity and ``owner[t]`` = image of text ``t``.
 
-    Returns ``{"image_to_text": {"R@1": ...}, "text_to_image": {...}}``.
+    Returns ``{"image_to_text": {"R@1": ...}, "text_to_image": {...}}``; with ``ranks``, also ``ranks``:
+    the 0-based rank of each query's correct answer per direction (numpy arrays, for bootstrap CIs).
     """
     sim = torch.as_tensor(sim, dtype=torch.float64)
     owner_t = torch.as_tensor(owner, dtype=torch.long)
@@ -40,10 +41,13 @@ def recall_at_k(sim: np.ndarray | torch.Tensor, owner: np.ndarray, ks=KS) -> dic
         c = block[own, torch.arange(block.shape[1])]
         r = (sim[own] > c[:, None]).sum(1)
         i_rank.scatter_reduce_(0, own, r, reduce="amin")
-    return {
+    out = {
         "image_to_text": {f"R@{k}": float((i_rank < k).double().mean()) for k in ks},
         "text_to_image": {f"R@{k}": float((t_rank < k).double().mean()) for k in ks},
     }
+    if ranks:
+        out["ranks"] = {"image_to_text": i_rank.numpy(), "text_to_image": t_rank.numpy()}
+    return out
 
 
 def retrieval_on_shards(
@@ -81,7 +85,13 @@ def retrieval_on_shards(
         return {"name": name, "status": "missing", "message": f"no captions in the shards of {folder}"}
     img = encode_images(model, preprocess, [r["image"] for r in recs], device=torch.device(device), opts=opts)
     txt = encode_texts(model, tokenizer, texts, device=device).to(img.device)
-    res = recall_at_k((img @ txt.T).cpu(), np.asarray(owner))
+    res = recall_at_k((img @ txt.T).cpu(), np.asarray(owner), ranks=True)
+    ranks = res.pop("ranks")
+    if getattr(opts, "bootstrap", None) is not None:
+        from .stats.metric_cis import recall_cis
+
+        res["ci"] = {d: recall_cis(r, KS, opts.bootstrap) for d, r in ranks.items()}
+        res["bootstrap"] = opts.bootstrap.to_dict()
     return {
         "name": name,
         "status": "ok",

@@ -50,6 +50,8 @@ def make_zeroshot_evaluator(args: dict):
         workers=int(args.get("workers", 2)),
         max_samples=args.get("max_samples", 2000),
         seed=int(args.get("seed", 0)),
+        bootstrap=None,  # scalars for the training log: no CIs (the CLI report has them)
+        keep_scores=False,
     )
     path = args.get("path")
     warned: set[str] = set()

@@ -17,7 +17,12 @@ STRATIFIED = ("balanced_accuracy", "macro_f1", "auc")
 
 
 def classification_cis(
-    y: np.ndarray, cosine: np.ndarray, probs: np.ndarray, cfg: BootstrapConfig | None = None, n_bins: int = 15
+    y: np.ndarray,
+    cosine: np.ndarray,
+    probs: np.ndarray,
+    cfg: BootstrapConfig | None = None,
+    n_bins: int = 15,
+    which: tuple[str, ...] | None = None,
 ) -> dict[str, dict]:
     """CIs of accuracy, top5, ECE (plain) and balanced accuracy, macro F1, AUC (stratified by class).
 
@@ -27,6 +32,7 @@ def classification_cis(
         probs: ``(N, C)`` probabilities (one-vs-rest AUC for C > 2, ECE).
         cfg: bootstrap settings.
         n_bins: ECE bins.
+        which: compute only these metrics (default: all six).
 
     Returns:
         ``{metric: {estimate, low, high, level, stratified, n_undefined}}``.
@@ -47,7 +53,14 @@ def classification_cis(
         "macro_f1": lambda w: wm.macro_f1(w, y, pred, n_classes),
         "auc": lambda w: wm.auc(w, y, auc_scores),
     }
-    return {**bootstrap_cis(plain, n, cfg), **bootstrap_cis(strat, n, cfg, strata=y)}
+    if which is not None:
+        unknown = sorted(set(which) - set(plain) - set(strat))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; valid: {', '.join([*plain, *strat])}")
+        plain = {k: f for k, f in plain.items() if k in which}
+        strat = {k: f for k, f in strat.items() if k in which}
+    out = bootstrap_cis(plain, n, cfg) if plain else {}
+    return {**out, **(bootstrap_cis(strat, n, cfg, strata=y) if strat else {})}
 
 
 def multilabel_cis(Y: np.ndarray, scores: np.ndarray, cfg: BootstrapConfig | None = None) -> dict[str, dict]:

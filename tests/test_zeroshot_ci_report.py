@@ -1,0 +1,51 @@
+"""medclip-eval reports carry bootstrap CIs: JSON bounds, recorded settings, ``83.9 [82.2, 85.6]`` cells."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from test_zeroshot_cli import _one_thread, checkpoint, demo_root  # noqa: F401 (fixtures)
+
+from zeroshot.cli import cli
+
+
+def test_demo_report_carries_cis(tmp_path, checkpoint, demo_root):  # noqa: F811
+    out = tmp_path / "r"
+    argv = ["--suite", "demo", "--model", str(checkpoint), "--data-root", str(demo_root), "--out", str(out)]
+    assert cli([*argv, "--workers", "0", "--batch-size", "16"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    demo = rep["datasets"][0]
+    assert demo["bootstrap"] == {"resamples": 1000, "level": 0.95, "seed": 0, "method": "percentile"}
+    for k in ("accuracy", "top5", "balanced_accuracy", "macro_f1", "auc", "ece"):
+        ci = demo["ci"][k]
+        assert ci["low"] <= demo["metrics"][k] + 1e-12 <= ci["high"] + 2e-12, k
+        assert ci["estimate"] == pytest.approx(demo["metrics"][k])
+    assert demo["score_ci"] == demo["ci"]["accuracy"]
+    assert demo["ci"]["auc"]["stratified"] and not demo["ci"]["accuracy"]["stratified"]
+    for b in demo["breakdown"].values():
+        assert b["score_ci"]["low"] <= b["score"] <= b["score_ci"]["high"]
+    ret = rep["retrieval"][0]["ci"]["image_to_text"]["R@1"]
+    assert ret["low"] <= rep["retrieval"][0]["image_to_text"]["R@1"] <= ret["high"]
+    md = (out / "report.md").read_text()
+    acc = demo["ci"]["accuracy"]
+    cell = f"{100 * acc['estimate']:.1f} [{100 * acc['low']:.1f}, {100 * acc['high']:.1f}]"
+    assert cell in md and "percentile bootstrap CIs over test images (1000 resamples, seed 0" in md
+    assert re.search(r"\| R@1|\d+\.\d \[\d+\.\d, \d+\.\d\] \|", md)
+
+
+def test_ci_width_shrinks_with_more_images():
+    """Sanity of the whole path on simulated scores: 4x the images, about half the CI width."""
+    from zeroshot.stats import BootstrapConfig
+    from zeroshot.stats.metric_cis import classification_cis
+
+    widths = []
+    for n in (400, 1600):
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, 3, n)
+        cos = rng.normal(size=(n, 3))
+        cos[np.arange(n), y] += 1.0
+        p = np.exp(cos) / np.exp(cos).sum(1, keepdims=True)
+        ci = classification_cis(y, cos, p, BootstrapConfig(resamples=300), which=("accuracy",))["accuracy"]
+        widths.append(ci["high"] - ci["low"])
+    assert 0.35 < widths[1] / widths[0] < 0.65
