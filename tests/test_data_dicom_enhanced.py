@@ -232,3 +232,12 @@ def test_folder_source_counts_a_dangling_symlink(tmp_path):
     man = json.loads((out / "train" / "manifest.json").read_text())
     assert man["skipped"]["by_reason"] == {"unreadable": 1}
     assert [(s["source_id"], s["detail"]) for s in man["skipped"]["items"]] == [("cat/b.png", "dangling symlink")]
+
+
+def test_malformed_frame_count_is_skipped_without_its_value(tmp_path):
+    ds = _read("badVR.dcm")  # an RT Dose whose NumberOfFrames reads "1A"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # posing as CT
+    with pydicom.config.disable_value_validation():
+        ds.save_as(tmp_path / "bad.dcm")
+    items = DicomSource("d", DicomSourceConfig(root=str(tmp_path), labels=["normal"])).items()
+    assert [(type(i), i.reason, i.detail) for i in items] == [(Skip, "unreadable", "NumberOfFrames: ValueError")]

@@ -144,7 +144,11 @@ class DicomSource:
             modality = normalize_modality(self.cfg.modality) if self.cfg.modality else modality_from_tag(code)
             anatomy = self.cfg.anatomy or str(ds.get("BodyPartExamined", "") or "").strip().lower() or "body"
             labels = labels_by_path.get(rel, ()) if labels_by_path is not None else tuple(self.cfg.labels)
-            n = int(ds.get("NumberOfFrames", 1) or 1)
+            try:
+                n = int(ds.get("NumberOfFrames", 1) or 1)
+            except (TypeError, ValueError) as e:  # a malformed count: skipped, and the value is not quoted
+                out.append(Skip(self.name, sid, "unreadable", f"NumberOfFrames: {type(e).__name__}", self.cfg.split))
+                continue
             for f in _frame_indices(n, self.cfg.frames, self.cfg.frame_stride):
                 out.append(
                     Item(self.name, f"{sid}-f{f:04d}", self.cfg.split, modality, anatomy, tuple(labels), ref=(path, f))
