@@ -153,3 +153,13 @@ def test_paired_bootstrap_detects_a_real_difference_and_not_a_null_one():
     same = a[rng.permutation(n)]
     r0 = paired_bootstrap(lambda w: wm.mean(w, same), lambda w: wm.mean(w, same), n, BootstrapConfig(resamples=200))
     assert r0["p"] == 1.0 and r0["diff"]["estimate"] == 0.0
+
+
+def test_auc_pair_matrix_and_sort_paths_agree(monkeypatch):
+    y, cos, _ = _data(n=200, c=2)
+    W = draw_counts(np.random.default_rng(0), 200, 20)
+    pair = wm.binary_auc(W, y, cos[:, 1])
+    monkeypatch.setattr(wm, "PAIR_MATRIX_MAX", 0)
+    sort = wm.binary_auc(W, y, cos[:, 1])
+    np.testing.assert_allclose(pair, sort, rtol=1e-12)
+    assert sort[0] == pytest.approx(roc_auc_score(y, cos[:, 1], sample_weight=W[0]))

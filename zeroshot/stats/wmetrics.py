@@ -46,9 +46,23 @@ def macro_f1(W: np.ndarray, y: np.ndarray, pred: np.ndarray, n_classes: int) -> 
     return np.nanmean(f1, axis=1)
 
 
+PAIR_MATRIX_MAX = 256  # up to this many items on the smaller side, AUC uses the pair matrix (one BLAS product)
+
+
 def binary_auc(W: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Weighted Mann-Whitney AUC (ties count 1/2); NaN for a resample without both classes."""
+    """Weighted Mann-Whitney AUC (ties count 1/2); NaN for a resample without both classes.
+
+    When one side is small (one-vs-rest classes), ``num = sum_i w_i (W_neg @ H)_i`` with the pair matrix
+    ``H[j, i] = [s_j < s_i] + [s_j = s_i] / 2`` is one matrix product; otherwise a sort and cumulative sums.
+    """
     y = np.asarray(y).astype(bool)
+    n_pos = int(y.sum())
+    if 0 < min(n_pos, len(y) - n_pos) <= PAIR_MATRIX_MAX:
+        s = np.asarray(score, dtype=np.float64)
+        sp, sn = s[y], s[~y]
+        H = (sn[:, None] < sp[None, :]) + 0.5 * (sn[:, None] == sp[None, :])
+        Wp, Wn = W[:, y], W[:, ~y]
+        return _nan_div(np.einsum("bi,bi->b", Wp, Wn @ H), Wp.sum(1) * Wn.sum(1))
     order = np.argsort(np.asarray(score, dtype=np.float64), kind="stable")
     s = np.asarray(score, dtype=np.float64)[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
