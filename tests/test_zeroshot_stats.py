@@ -61,7 +61,7 @@ def test_bootstrap_coverage_on_bernoulli_data():
     hits = 0
     for r in range(reps):
         x = (rng.random(n) < p).astype(float)
-        ci = bootstrap_ci(lambda w: wm.mean(w, x), n, BootstrapConfig(resamples=400, seed=r))
+        ci = bootstrap_ci(lambda w, x=x: wm.mean(w, x), n, BootstrapConfig(resamples=400, seed=r))
         hits += ci["low"] <= p <= ci["high"]
     assert 0.91 <= hits / reps <= 0.98
 
