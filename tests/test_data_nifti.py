@@ -60,9 +60,10 @@ def test_nifti_slices_stride_window_and_shards(tmp_path):
     ])  # fmt: skip
     rep = build(cfg, out=tmp_path / "out", workers=1, progress=False, log=lambda *a: None)
     hu = vol.astype(np.float64) * SLOPE + INTER
-    expect = {("ax", s): _soft_tissue(np.rot90(hu[:, :, s])) for s in range(0, SHAPE[2], 3)}
+    # identity affine = RAS; radiological display: anterior / superior up, the patient's right on the left
+    expect = {("ax", s): _soft_tissue(np.fliplr(np.rot90(hu[:, :, s]))) for s in range(0, SHAPE[2], 3)}
     lo = int(SHAPE[0] * 0.1)  # 2 slices dropped at each end
-    expect |= {("sag", s): _minmax(np.rot90(hu[s])) for s in range(lo, SHAPE[0] - lo, 5)}
+    expect |= {("sag", s): _minmax(np.fliplr(np.rot90(hu[s]))) for s in range(lo, SHAPE[0] - lo, 5)}
     assert sorted(s for _, s in expect if _ == "sag") == [2, 7, 12, 17]
     assert rep.splits["train"]["samples"] == len(expect) == 8 + 4
     man = json.loads((tmp_path / "out" / "train" / "manifest.json").read_text())
