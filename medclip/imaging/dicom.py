@@ -210,6 +210,16 @@ def voi_to_uint8(
     return out, how
 
 
+def _decoder_available(ts) -> bool:
+    """Whether pydicom has an installed decoder plugin for transfer syntax ``ts``."""
+    try:
+        from pydicom.pixels import get_decoder
+
+        return bool(get_decoder(ts).is_available)
+    except (NotImplementedError, ValueError, ImportError):
+        return False
+
+
 def decode_frames(ds, frames: list[int], **voi) -> list[tuple[np.ndarray, dict]]:
     """Decode the requested frames of a dataset to uint8 (grayscale windowed, colour as RGB)."""
     reason = non_image_reason(ds)
@@ -221,11 +231,12 @@ def decode_frames(ds, frames: list[int], **voi) -> list[tuple[np.ndarray, dict]]
     try:
         arr = ds.pixel_array
     except Exception as e:  # missing decoder plugin, corrupt data
-        if ts is not None and getattr(ts, "is_compressed", False):
+        if ts is not None and getattr(ts, "is_compressed", False) and not _decoder_available(ts):
+            name = ts.name if ts.name != str(ts) else "unknown"  # a private UID is a header value: not echoed
             raise DecodeError(
                 "unsupported",
-                f"compressed transfer syntax '{ts.name}' needs a decoder "
-                "plugin (pylibjpeg / python-gdcm) that is not installed",
+                f"compressed transfer syntax '{name}' needs a decoder plugin that is not installed "
+                "(pip install 'medclip[dicom]': pylibjpeg, pylibjpeg-libjpeg, -openjpeg, -rle)",
             ) from None
         raise DecodeError("unreadable", f"pixel data: {type(e).__name__}") from None
     n = int(ds.get("NumberOfFrames", 1) or 1)
