@@ -3,7 +3,7 @@
 from .factory import create_model, create_model_from_checkpoint, get_tokenizer, read_checkpoint_name
 from .loading import LoadReport, convert_state_dict, load_weights
 from .local_text import minilm_path, tiny_bert_path
-from .registry import get_model_config, list_models, register_model_config
+from .registry import get_model_config, list_models, open_clip_config, register_model_config
 
 __all__ = [
     "LoadReport",
@@ -16,6 +16,7 @@ __all__ = [
     "list_models",
     "load_weights",
     "minilm_path",
+    "open_clip_config",
     "register_model_config",
     "tiny_bert_path",
 ]

@@ -1,9 +1,11 @@
 """Registry of medclip model architectures, registered into open_clip's own config table.
 
-Architectures are JSON files in ``model_configs/`` (open_clip's format). Placeholders in string values
-resolve to local folders: ``${MINILM}`` (the pretrained MiniLM from its PyPI package; resolved at import)
-and ``${TINY_BERT}`` (a tiny random BERT built locally; resolved at first use through medclip). After
-``import medclip.models`` the registered names also work in plain ``open_clip.create_model_and_transforms``.
+Architectures are JSON files in ``model_configs/``, plain open_clip configs (see its README.md). Two hub ids
+of text towers resolve to local folders (:data:`LOCAL_TEXT_TOWERS`): ``sentence-transformers/all-MiniLM-L6-v2``
+(the copy from its PyPI package; resolved at import) and ``medclip-local/tiny-bert`` (a tiny random BERT
+built locally; resolved at first use). After ``import medclip.models`` the registered names also work in
+plain ``open_clip.create_model_and_transforms``; :func:`open_clip_config` writes a resolved JSON for open_clip
+users who do not import medclip.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from . import timm_micro  # noqa: F401  (registers the micro timm ViT used by st
 from .local_text import minilm_path, tiny_bert_path
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
-_PLACEHOLDERS = {"${MINILM}": minilm_path, "${TINY_BERT}": tiny_bert_path}
-_LAZY_PLACEHOLDERS = ("${TINY_BERT}",)  # these build files on first use; ${MINILM} is a cheap path lookup
+LOCAL_TEXT_TOWERS = {  # hub id in a config -> function returning the local folder used instead
+    "sentence-transformers/all-MiniLM-L6-v2": minilm_path,
+    "medclip-local/tiny-bert": tiny_bert_path,
+}
+_LAZY_PLACEHOLDERS = ("medclip-local/tiny-bert",)  # built on first use; the MiniLM one is a cheap path lookup
 _MEDCLIP_MODELS: dict[str, dict] = {}
 
 
@@ -30,13 +35,13 @@ def _resolve(value):
         return {k: _resolve(v) for k, v in value.items() if not k.startswith("_")}
     if isinstance(value, list):
         return [_resolve(v) for v in value]
-    if isinstance(value, str) and value in _PLACEHOLDERS:
-        return str(_PLACEHOLDERS[value]())
+    if isinstance(value, str) and value in LOCAL_TEXT_TOWERS:
+        return str(LOCAL_TEXT_TOWERS[value]())
     return value
 
 
 def _needs(value, placeholder: str) -> bool:
-    return placeholder in json.dumps(value)
+    return f'"{placeholder}"' in json.dumps(value)
 
 
 def register_model_config(name: str, config: dict) -> None:
@@ -45,7 +50,7 @@ def register_model_config(name: str, config: dict) -> None:
     Args:
         name: model name, e.g. ``"medclip-small"``.
         config: an open_clip model config (``embed_dim``, ``vision_cfg``, ``text_cfg`` ...). Strings equal to
-            a placeholder (``${MINILM}``, ``${TINY_BERT}``) are resolved lazily, at first use.
+            a key of :data:`LOCAL_TEXT_TOWERS` are replaced by that local folder (the tiny BERT at first use).
     """
     for key in ("embed_dim", "vision_cfg", "text_cfg"):
         if key not in config:
@@ -81,6 +86,30 @@ def get_model_config(name: str) -> dict:
     cfg = _oc_factory.get_model_config(name)
     if cfg is None:
         raise unknown_model_error(name)
+    return cfg
+
+
+def open_clip_config(name: str, out: str | Path | None = None) -> dict:
+    """The resolved open_clip config of ``name``; with ``out``, also written for ``open_clip.add_model_config``.
+
+    Local text towers (:data:`LOCAL_TEXT_TOWERS`) become absolute folders of this machine, so the written
+    file serves open_clip in a process that does not import medclip (on this machine; for another machine,
+    export the model with ``medclip-export``).
+
+    Args:
+        name: a registered architecture, e.g. ``"medclip-small"``.
+        out: a folder (the file is ``<out>/<name>.json``) or a ``.json`` path.
+
+    Returns:
+        The config dict (``embed_dim``, ``vision_cfg``, ``text_cfg`` ...).
+    """
+    cfg = copy.deepcopy(get_model_config(name))
+    if out is not None:
+        path = Path(out)
+        if path.suffix != ".json":
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / f"{name}.json"
+        path.write_text(json.dumps(cfg, indent=2) + "\n")
     return cfg
 
 
