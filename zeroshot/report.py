@@ -195,6 +195,16 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
     if rel:
         plots.reliability_diagrams(rel, out / "reliability.png")
         pf["reliability diagrams"] = "reliability.png"
+    cal = [r for r in (report.get("calibration") or {}).get("datasets", []) if r.get("status") == "ok"]
+    if cal:
+        pairs = []
+        for r in cal:
+            pairs += [
+                (f"{r['name']} before", r["reliability_before"]),
+                (f"{r['name']} T={r['temperature']:.2f}", r["reliability_after"]),
+            ]
+        plots.reliability_diagrams(pairs, out / "reliability_calibrated.png")
+        pf["reliability before / after temperature scaling"] = "reliability_calibrated.png"
     rob = report.get("robustness")
     if rob:
         for name, d in rob["datasets"].items():

@@ -82,6 +82,13 @@ def extras_markdown(report: dict) -> list[str]:
             for c, errs in d["errors"].items():
                 lines.append(f"| {c} | " + " | ".join(pct(e) for e in errs) + f" | {pct(d.get('ce', {}).get(c))} |")
             lines.append("")
+    lines += _calibration_markdown(report.get("calibration"))
+    lines += _prompt_markdown(report.get("prompt_sensitivity"))
+    if report.get("comparison"):
+        from .compare import compare_markdown
+
+        c = report["comparison"]
+        lines += compare_markdown(c, c.get("a", "A"), c.get("b", "B"))
     fs = report.get("fewshot")
     if fs:
         lines += [
@@ -111,4 +118,70 @@ def extras_markdown(report: dict) -> list[str]:
                     f"{b['mean_of_hms']:.2f} |"
                 )
             lines.append("")
+    return lines
+
+
+def _calibration_markdown(cal: dict | None) -> list[str]:
+    if not cal:
+        return []
+    lines = [
+        "## Calibration (temperature scaling, Guo et al. 2017)",
+        "",
+        "T fitted on the validation split (NLL), applied to the test split; ECE with 15 equal-width bins. "
+        + (
+            f"Temperatures saved to `{cal['saved_to']}`."
+            if cal.get("saved_to")
+            else "Temperatures not saved (the model is not a checkpoint file)."
+        ),
+        "",
+        "| dataset | T | val n | test n | ECE before | ECE after | NLL before | NLL after | Brier before "
+        "| Brier after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in cal["datasets"]:
+        if r["status"] != "ok":
+            lines.append(f"| {r['name']} | skipped: {r.get('message')} |||||||||")
+            continue
+        b, a = r["before"], r["after"]
+        bc, ac = b.get("ci") or {}, a.get("ci") or {}
+
+        def num(v, ci):
+            if not ci or ci.get("low") is None:
+                return f"{v:.3f}"
+            return f"{v:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
+
+        lines.append(
+            f"| {r['name']} | {r['temperature']:.3f} | {r['n_val']} | {r['n_test']} | "
+            f"{pct_ci(b['ece'], bc.get('ece'))} | {pct_ci(a['ece'], ac.get('ece'))} | "
+            f"{num(b['nll'], bc.get('nll'))} | {num(a['nll'], ac.get('nll'))} | "
+            f"{num(b['brier'], bc.get('brier'))} | {num(a['brier'], ac.get('brier'))} |"
+        )
+    return [*lines, ""]
+
+
+def _prompt_markdown(ps: dict | None) -> list[str]:
+    if not ps:
+        return []
+    lines = ["## Prompt sensitivity (top-1 accuracy, same images)", ""]
+    for r in ps["datasets"]:
+        if r["status"] != "ok":
+            lines += [f"- {r['name']}: skipped ({r.get('message')})", ""]
+            continue
+        cmp = r["name_only_vs_ensemble"]
+        d = cmp["bootstrap"]["diff"]
+        lines += [
+            f"### {r['name']} (n = {r['n']}): spread over templates {100 * r['spread']:.2f} points",
+            "",
+            "| classifier | accuracy |",
+            "|---|---|",
+            *[f"| template `{p['template']}` | {pct_ci(p['accuracy'], p['ci'])} |" for p in r["per_template"]],
+            f"| name only, all templates | {pct_ci(r['name_only']['estimate'], r['name_only'])} |",
+            f"| synonym ensemble, all templates (the suite's classifier) | "
+            f"{pct_ci(r['ensemble']['estimate'], r['ensemble'])} |",
+            "",
+            f"Best template `{r['best_template']}`, worst `{r['worst_template']}`. Name-only − ensemble: "
+            f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] points, McNemar exact "
+            f"p = {cmp['mcnemar']['p']:.3g} (b = {cmp['mcnemar']['b']}, c = {cmp['mcnemar']['c']}).",
+            "",
+        ]
     return lines
