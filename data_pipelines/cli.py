@@ -1,4 +1,4 @@
-"""Command line: ``python -m data_pipelines build`` / ``verify`` (also the ``medclip-shards`` script)."""
+"""Command line: ``python -m data_pipelines build`` / ``verify`` / ``exclusion-list`` (also ``medclip-shards``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="check a shard folder (counts, decoding, schema, exclusion list)")
     v.add_argument("dirs", nargs="+", help="split folders (or a build root holding split folders)")
     v.add_argument("--exclude", action="append", default=[], help="exclusion list(s) of pixel sha256")
+    v.add_argument(
+        "--exclude-splits",
+        default="train,val",
+        help="comma-separated splits the exclusion lists are checked against (default: the training splits)",
+    )
+    e = sub.add_parser("exclusion-list", help="write the pixel sha256 of an eval set (shard or image folders)")
+    e.add_argument("--from", dest="sources", nargs="+", action="extend", required=True, help="folders to read")
+    e.add_argument("--out", required=True, help="output text file (one sha256 per line)")
     return p
 
 
@@ -32,6 +40,11 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "build":
             return _build(args)
+        if args.cmd == "exclusion-list":
+            from .exclusion import write_exclusion_list
+
+            write_exclusion_list(args.sources, args.out)
+            return 0
         return _verify(args)
     except (ConfigError, ValueError, FileNotFoundError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -57,4 +70,5 @@ def _build(args) -> int:
 def _verify(args) -> int:
     from .verify import verify_paths
 
-    return 0 if verify_paths(args.dirs, exclude=args.exclude) else 1
+    splits = [x.strip() for x in args.exclude_splits.split(",") if x.strip()]
+    return 0 if verify_paths(args.dirs, exclude=args.exclude, exclude_splits=splits) else 1

@@ -2,7 +2,8 @@
 
 Checks: every shard listed in ``sizes.json`` exists with that many samples (and the manifest's sha256);
 every sample has exactly one image member, a ``.txt`` and a schema-valid ``.json``; every image decodes
-with the recorded width/height; keys are unique; no ``sha256`` is on an exclusion list.
+with the recorded width/height; keys are unique; no ``sha256`` of a training split (``--exclude-splits``,
+default train,val) is on an exclusion list.
 """
 
 from __future__ import annotations
@@ -126,8 +127,21 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
     return problems
 
 
-def verify_paths(paths: list[str], *, exclude: list[str] = (), log=print) -> bool:
-    """Verify split folders (a folder without sizes.json is searched for split sub-folders)."""
+def _split_of(d: Path) -> str:
+    try:
+        return str(json.loads((d / "manifest.json").read_text()).get("split") or d.name)
+    except (OSError, ValueError, AttributeError):
+        return d.name
+
+
+def verify_paths(
+    paths: list[str], *, exclude: list[str] = (), exclude_splits: list[str] = ("train", "val"), log=print
+) -> bool:
+    """Verify split folders (a folder without sizes.json is searched for split sub-folders).
+
+    Exclusion lists are checked against the splits in ``exclude_splits`` only (the training splits, which
+    ``hygiene.apply_to`` guards): the eval split an exclusion list was made from is never compared with it.
+    """
     from .build import read_exclusions
 
     ex = read_exclusions(list(exclude))
@@ -142,5 +156,5 @@ def verify_paths(paths: list[str], *, exclude: list[str] = (), log=print) -> boo
             dirs.extend(subs)
     ok = True
     for d in dirs:
-        ok &= not verify_dir(d, exclude=ex, log=log)
+        ok &= not verify_dir(d, exclude=ex if _split_of(d) in set(exclude_splits) else frozenset(), log=log)
     return ok

@@ -119,7 +119,11 @@ def test_exclusion_list(tmp_path):
     man = json.loads((tmp_path / "o" / "train" / "manifest.json").read_text())
     assert man["excluded"] == 2 and man["skipped"]["by_reason"] == {"excluded": 2}
     assert verify_paths([str(tmp_path / "o" / "train")], exclude=[str(ex)], log=lambda *a: None)
-    assert not verify_paths([str(tmp_path / "o" / "test")], exclude=[str(ex)], log=lambda *a: None)
+    # the list is checked against training splits only; a test split is compared only when asked
+    assert verify_paths([str(tmp_path / "o" / "test")], exclude=[str(ex)], log=lambda *a: None)
+    assert not verify_paths(
+        [str(tmp_path / "o" / "test")], exclude=[str(ex)], exclude_splits=["test"], log=lambda *a: None
+    )
 
 
 def test_bad_inputs_are_skipped_and_counted(tmp_path):
