@@ -6,8 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import GatheredLoss
+from .registry import LOSSES
 
 
+@LOSSES.register("clip")
 class ClipLoss(GatheredLoss):
     """CLIP contrastive loss.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from .distributed import GatheredLoss
+from .registry import LOSSES
 
 
 def _soft_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
@@ -19,6 +20,7 @@ def _soft_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
     return -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+@LOSSES.register("multipos")
 class MultiPositiveLoss(GatheredLoss):
     """Multi-positive InfoNCE over gathered features; reduces to CLIP InfoNCE when all label ids differ.
 

@@ -6,8 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import GatheredLoss
+from .registry import LOSSES
 
 
+@LOSSES.register("siglip")
 class SigLipLoss(GatheredLoss):
     """SigLIP: independent binary terms ``log sigmoid(y_ij (s x_i.t_j + b))``, ``y = +1`` on the diagonal.
 
