@@ -67,7 +67,7 @@ def run_evidence(args, suite, datasets, results, model, preprocess, tokenizer, d
         from .evaluate import evaluate_suite
         from .suites import load_suite
 
-        other = load_suite(args.compare_suite, args.data_root)
+        other = load_suite(args.compare_suite, args.data_root or suite.data_root)  # the same images
         names = {d.name for d in datasets}
         other_ds = [d for d in other.datasets if d.name in names]
         if not other_ds:
