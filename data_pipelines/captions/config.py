@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 
 from medclip.config import ConfigError
 
-BACKENDS = ("knowledge", "openai", "hf")
+from .llm import caption_backends
+
 MULTILABEL_POLICIES = ("compose", "per_label", "first")
 UNCERTAIN_POLICIES = ("ignore", "positive", "negative")
 TYPO_POLICIES = ("flag", "reject")
@@ -16,7 +17,7 @@ TYPO_POLICIES = ("flag", "reject")
 class CaptionConfig:
     """Label-to-caption converter settings (YAML section ``captions`` of a data config)."""
 
-    backend: str = "knowledge"  # knowledge | openai | hf
+    backend: str = "knowledge"  # knowledge | openai | hf | a registered plug-in (captions.registry)
     n_captions: int = 10  # captions per (modality, anatomy, label set)
     min_captions: int = 0  # LLM banks with fewer valid captions fall back; 0 means n_captions
     multilabel_policy: str = "compose"  # compose (one bank per sorted label set) | per_label (union) | first
@@ -56,8 +57,9 @@ class CaptionConfig:
 
     def validate(self) -> None:
         """Check value ranges; raise :class:`ConfigError` with a one-line message."""
+        backends = caption_backends()
         checks = [
-            (self.backend in BACKENDS, f"captions.backend must be one of {BACKENDS}, got {self.backend!r}"),
+            (self.backend in backends, f"captions.backend: {backends.unknown_message(self.backend)}"),
             (
                 self.multilabel_policy in MULTILABEL_POLICIES,
                 f"captions.multilabel_policy must be one of {MULTILABEL_POLICIES}, got {self.multilabel_policy!r}",

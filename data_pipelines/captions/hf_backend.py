@@ -9,9 +9,11 @@ import hashlib
 import threading
 from pathlib import Path
 
-from .llm import LLMConfigError
+from .errors import LLMConfigError
+from .registry import CAPTION_BACKENDS
 
 
+@CAPTION_BACKENDS.register("hf")
 class HFBackend:
     """Sampling from a local causal LM.
 

@@ -6,6 +6,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 
+from .registry import CAPTION_BACKENDS
 from .text import dedup
 from .vocab import Finding, Vocabulary, load_vocabulary
 
@@ -40,6 +41,7 @@ def triple_seed(seed: int, modality: str, anatomy: str, labels: Sequence[str]) -
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 
+@CAPTION_BACKENDS.register("knowledge", llm=False)
 class KnowledgeBackend:
     """Captions from the curated vocabulary; deterministic for a given (seed, triple).
 

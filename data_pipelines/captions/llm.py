@@ -1,21 +1,17 @@
-"""LLM backend interface, errors and factory (backends are imported lazily)."""
+"""LLM backend interface and factory; backends are looked up by name in the caption backend registry.
+
+Adding a backend is one file: a class with ``name``, ``llm_id``, ``complete(prompt, *, seed)`` and
+``from_config(cfg)``, decorated with ``@CAPTION_BACKENDS.register("name")`` (see :mod:`.registry`), and imported
+once before the config is validated (the built-ins are imported here).
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from medclip.config import ConfigError
-
-
-class LLMError(RuntimeError):
-    """A request that failed after its transport retries (timeout, connection error, 5xx, 429)."""
-
-
-class LLMConfigError(ConfigError):
-    """A failure no retry can fix (bad URL, authentication, unknown model): the build stops.
-
-    A :class:`medclip.config.ConfigError` (hence a ``ValueError``), so CLIs print it as a one-line error.
-    """
+from . import hf_backend, knowledge, openai_backend  # noqa: F401  (built-in backends register themselves)
+from .errors import LLMConfigError, LLMError
+from .registry import CAPTION_BACKENDS
 
 
 class LLMBackend(Protocol):
@@ -29,14 +25,31 @@ class LLMBackend(Protocol):
         ...
 
 
+def caption_backends():
+    """The caption backend registry (:data:`.registry.CAPTION_BACKENDS`) with the built-in backends loaded.
+
+    Returns:
+        The :class:`medclip.registry.Registry` of ``captions.backend`` names.
+    """
+    return CAPTION_BACKENDS
+
+
 def make_llm(cfg) -> LLMBackend:
-    """Build the LLM backend named by ``cfg.backend`` (``openai`` or ``hf``)."""
-    if cfg.backend == "openai":
-        from .openai_backend import OpenAIBackend
+    """Build the LLM backend named by ``cfg.backend`` (``openai``, ``hf`` or a registered plug-in).
 
-        return OpenAIBackend.from_config(cfg)
-    if cfg.backend == "hf":
-        from .hf_backend import HFBackend
+    Args:
+        cfg: a :class:`data_pipelines.captions.CaptionConfig`.
 
-        return HFBackend.from_config(cfg)
-    raise ValueError(f"no LLM backend for {cfg.backend!r}")
+    Returns:
+        The backend built by the registered member's ``from_config(cfg)``.
+
+    Raises:
+        ValueError: for an unknown name (with close matches) or a backend that is not an LLM (``knowledge``).
+    """
+    factory = CAPTION_BACKENDS.get(cfg.backend)
+    if not CAPTION_BACKENDS.meta(cfg.backend).get("llm", True):
+        raise ValueError(f"no LLM backend for {cfg.backend!r}")
+    return factory.from_config(cfg)
+
+
+__all__ = ["CAPTION_BACKENDS", "LLMBackend", "LLMConfigError", "LLMError", "caption_backends", "make_llm"]

@@ -14,13 +14,15 @@ import time
 import urllib.error
 import urllib.request
 
-from .llm import LLMConfigError, LLMError
+from .errors import LLMConfigError, LLMError
+from .registry import CAPTION_BACKENDS
 
 log = logging.getLogger("data_pipelines.captions")
 
 _FATAL = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found"}
 
 
+@CAPTION_BACKENDS.register("openai")
 class OpenAIBackend:
     """Chat-completions client with timeouts and bounded exponential-backoff retries.
 
