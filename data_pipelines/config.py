@@ -2,7 +2,7 @@
 
 The defaults are the demo build (``python -m data_pipelines build`` with no arguments). Sources are a
 mapping ``name -> settings`` (the name prefixes every sample key), each validated against the config
-dataclass of its ``type`` (see :data:`data_pipelines.sources.SOURCE_TYPES`), so a typo in a source setting
+dataclass of its ``type`` (see :data:`data_pipelines.sources.SOURCES`), so a typo in a source setting
 fails with the closest valid keys, and ``sources.demo.train=100`` works as an override.
 """
 
@@ -77,7 +77,7 @@ class BuildConfig:
 
     def source_configs(self) -> dict:
         """Typed source configs ``{name: (type, config)}`` of the enabled sources, in name order."""
-        from .sources import SOURCE_TYPES, check_source_name
+        from .sources import SOURCES, check_source_name
 
         out = {}
         for name in sorted(self.sources):
@@ -87,12 +87,12 @@ class BuildConfig:
             except ValueError as e:
                 raise ConfigError(str(e)) from None
             typ = raw.get("type")
-            if typ not in SOURCE_TYPES:
-                raise ConfigError(f"sources.{name}.type must be one of {sorted(SOURCE_TYPES)}, got {typ!r}")
+            if typ not in SOURCES:
+                raise ConfigError(f"sources.{name}.type: {SOURCES.unknown_message(typ)}")
             enabled = raw.pop("enabled", True)
             if not isinstance(enabled, bool):
                 raise ConfigError(f"sources.{name}.enabled: expected true/false, got {enabled!r}")
-            cfg_cls = SOURCE_TYPES[typ][0]
+            cfg_cls = SOURCES.meta(typ)["config"]
             try:
                 cfg = from_dict(cfg_cls, raw, f"sources.{name}")
             except ValueError as e:
@@ -117,9 +117,9 @@ class BuildConfig:
         for name in sorted(self.sources):
             raw = dict(self.sources[name] or {})
             enabled = raw.pop("enabled", True)
-            from .sources import SOURCE_TYPES
+            from .sources import SOURCES
 
-            cfg = from_dict(SOURCE_TYPES[raw["type"]][0], raw, f"sources.{name}")
+            cfg = from_dict(SOURCES.meta(raw["type"])["config"], raw, f"sources.{name}")
             srcs[name] = {"enabled": enabled, **to_dict(cfg)}
         d["sources"] = srcs
         return d

@@ -1,7 +1,9 @@
 """Image sources for the shard builder: demo generator, image folders, CSV tables, DICOM, NIfTI.
 
-Each source type registers ``(config dataclass, implementation)`` in :data:`SOURCE_TYPES`; optional readers
-(pydicom, nibabel) are imported only when such a source is used.
+Each source module registers its class in :data:`SOURCES` (a :class:`medclip.registry.Registry`, kind
+"data source") with ``@register_source("type", ConfigDataclass)``, so a new source type is one file;
+:data:`SOURCE_TYPES` is the older read-only ``type -> (config dataclass, class)`` view of the same registry.
+Optional readers (pydicom, nibabel) are imported only when such a source is used.
 """
 
 from . import demo  # noqa: F401,E402  (registers "demo")
@@ -9,6 +11,7 @@ from .base import (
     MODALITIES,
     SKIP_REASONS,
     SOURCE_TYPES,
+    SOURCES,
     Item,
     Loaded,
     Skip,
@@ -22,6 +25,7 @@ __all__ = [
     "MODALITIES",
     "SKIP_REASONS",
     "SOURCE_TYPES",
+    "SOURCES",
     "Item",
     "Loaded",
     "Skip",
@@ -34,8 +38,18 @@ __all__ = [
 
 
 def build_source(name: str, typ: str, cfg, *, seed: int):
-    """Instantiate the source ``name`` of type ``typ`` from its typed config."""
-    return SOURCE_TYPES[typ][1](name, cfg, seed=seed)
+    """Instantiate the source ``name`` of type ``typ`` from its typed config.
+
+    Args:
+        name: the source's name (prefix of its sample keys).
+        typ: a registered source type (unknown ones raise ValueError with the closest names).
+        cfg: an instance of the type's config dataclass.
+        seed: the build seed.
+
+    Returns:
+        The source object (``items()`` / ``load(item)``).
+    """
+    return SOURCES.get(typ)(name, cfg, seed=seed)
 
 
 def _register_optional() -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from medclip.imaging.errors import DecodeError
+from medclip.registry import Registry
 
 MODALITIES = ("xray", "ct", "mri", "ultrasound", "pathology", "fundus", "other")
 MODALITY_ALIASES = {
@@ -40,6 +41,7 @@ SKIP_REASONS = (
     "unsupported",
     "excluded",
     "no_pixels",
+    "duplicate",
 )
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
@@ -116,14 +118,38 @@ class Source(Protocol):
     def load(self, item: Item) -> Loaded: ...
 
 
-SOURCE_TYPES: dict[str, tuple[type, Callable[..., Source]]] = {}
+# ``sources.<name>.type`` -> source class, with its config dataclass as the ``config`` metadata
+SOURCES: Registry[Callable[..., Source]] = Registry("data source")
 
 
-def register_source(type_name: str, config_cls: type):
-    """Class decorator registering a source implementation and its config dataclass under ``type_name``."""
+class _SourceTypes(Mapping):
+    """Read-only ``type -> (config dataclass, source class)`` view of :data:`SOURCES` (the older interface)."""
 
-    def deco(cls):
-        SOURCE_TYPES[type_name] = (config_cls, cls)
-        return cls
+    def __getitem__(self, type_name: str) -> tuple[type, Callable[..., Source]]:
+        if type_name not in SOURCES:
+            raise KeyError(type_name)
+        return SOURCES.meta(type_name)["config"], SOURCES.get(type_name)
 
-    return deco
+    def __iter__(self) -> Iterator[str]:
+        return iter(SOURCES)
+
+    def __len__(self) -> int:
+        return len(SOURCES)
+
+
+SOURCE_TYPES: Mapping[str, tuple[type, Callable[..., Source]]] = _SourceTypes()
+
+
+def register_source(type_name: str, config_cls: type, *, replace: bool = False, **meta: Any):
+    """Class decorator registering a source implementation and its config dataclass under ``type_name``.
+
+    Args:
+        type_name: the ``sources.<name>.type`` value that selects it.
+        config_cls: the dataclass its settings are validated against.
+        replace: override an already registered type (otherwise a taken name is a ValueError).
+        **meta: extra metadata stored in :data:`SOURCES`.
+
+    Returns:
+        A decorator that registers and returns the class unchanged.
+    """
+    return SOURCES.register(type_name, replace=replace, config=config_cls, **meta)
