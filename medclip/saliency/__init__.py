@@ -1,0 +1,11 @@
+"""Per-class saliency maps for the image tower (``SALIENCY`` registry + :func:`saliency_map`).
+
+Importing this package imports torch; ``import medclip`` does not import it.
+"""
+
+from __future__ import annotations
+
+from medclip.saliency.api import SALIENCY, saliency_map
+from medclip.saliency.gradcam import gradcam
+
+__all__ = ["SALIENCY", "gradcam", "saliency_map"]
