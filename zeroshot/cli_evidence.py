@@ -25,6 +25,7 @@ def add_evidence_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-ci", action="store_true", help="point estimates only")
     g.add_argument("--calibrate", action="store_true", help="fit a temperature on probe_val, report and save it")
     g.add_argument("--prompt-sensitivity", action="store_true", help="per-template and name-only accuracy")
+    g.add_argument("--clinical", action="store_true", help="CheXpert-style protocol on multi-label datasets")
     g.add_argument(
         "--compare",
         nargs=2,
@@ -62,6 +63,10 @@ def run_evidence(args, suite, datasets, results, model, preprocess, tokenizer, d
         out["prompt_sensitivity"] = run_prompt_sensitivity(
             model, tokenizer, suite, datasets, results, device=device, opts=opts, preprocess=preprocess
         )
+    if args.clinical:
+        from .clinical import run_clinical
+
+        out["clinical"] = run_clinical(model, tokenizer, preprocess, suite, datasets, results, device=device, opts=opts)
     if args.compare_suite:
         from .compare import compare_runs
         from .evaluate import evaluate_suite

@@ -95,3 +95,18 @@ def fewshot_curves(
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def roc_curves(curves: list[tuple[str, dict]], path: Path, title: str) -> Path:
+    """ROC curves (``(label, {fpr, tpr})``) of one multi-label dataset in one panel, chance diagonal dashed."""
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    for label, roc in curves:
+        ax.plot(roc["fpr"], roc["tpr"], lw=1.2, label=label)
+    ax.plot([0, 1], [0, 1], "--", color="gray", lw=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

@@ -205,6 +205,12 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
             ]
         plots.reliability_diagrams(pairs, out / "reliability_calibrated.png")
         pf["reliability before / after temperature scaling"] = "reliability_calibrated.png"
+    for d in (report.get("clinical") or {}).get("datasets", []):
+        curves = [(r["label"], r["roc"]) for r in d["labels"] if r.get("roc")]
+        if curves:
+            fn = f"roc_{d['name']}.png"
+            plots.roc_curves(curves, out / fn, f"{d['name']}: ROC per label ({d['scoring']})")
+            pf[f"ROC curves ({d['name']})"] = fn
     rob = report.get("robustness")
     if rob:
         for name, d in rob["datasets"].items():

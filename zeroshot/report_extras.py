@@ -84,6 +84,7 @@ def extras_markdown(report: dict) -> list[str]:
             lines.append("")
     lines += _calibration_markdown(report.get("calibration"))
     lines += _prompt_markdown(report.get("prompt_sensitivity"))
+    lines += _clinical_markdown(report.get("clinical"))
     if report.get("comparison"):
         from .compare import compare_markdown
 
@@ -184,4 +185,36 @@ def _prompt_markdown(ps: dict | None) -> list[str]:
             f"p = {cmp['mcnemar']['p']:.3g} (b = {cmp['mcnemar']['b']}, c = {cmp['mcnemar']['c']}).",
             "",
         ]
+    return lines
+
+
+def _clinical_markdown(cl: dict | None) -> list[str]:
+    if not cl:
+        return []
+    lines = []
+    for d in cl["datasets"]:
+        rule = d["threshold_rule"] + (f" (target {d['target_sensitivity']:.2f})" if d.get("target_sensitivity") else "")
+        lines += [
+            f"## Clinical multi-label protocol: {d['name']} ({d['scoring']} scoring)",
+            "",
+            f"Mean AUC over {', '.join(d['label_set'])}: **{pct_ci(d['mean_auc']['estimate'], d['mean_auc'])}** "
+            f"(n = {d['n_test']}). Thresholds chosen on val (n = {d['n_val']}) by {rule}; "
+            f"sensitivity at specificity {d['fixed_specificity']:.2f} on test.",
+            "",
+            "| label | positives | AUC | threshold | sensitivity | specificity | F1 | MCC | sens @ spec |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in d["labels"]:
+            t = r.get("at_threshold")
+            cells = (
+                [f"{t['threshold']:.4g}", pct(t["sensitivity"]), pct(t["specificity"]), pct(t["f1"]), f"{t['mcc']:.3f}"]
+                if t
+                else ["–"] * 5
+            )
+            lines.append(
+                f"| {r['label']} | {r['positives']} | {pct_ci(r['auc']['estimate'], r['auc'])} | "
+                + " | ".join(cells)
+                + f" | {pct(r.get('sensitivity_at_specificity'))} |"
+            )
+        lines.append("")
     return lines

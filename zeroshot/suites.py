@@ -81,6 +81,12 @@ class DatasetSpec:
     breakdown: bool = False  # also report metrics per sample modality (mixed shard datasets)
     probe_train: str | None = None  # optional linear-probe train / validation data (same layout)
     probe_val: str | None = None
+    label_set: list[str] = field(default_factory=list)  # multi-label: labels of the headline mean AUC (clinical)
+    label_scoring: str = "cosine"  # multi-label clinical protocol: cosine | pos_neg (CheXzero prompt pair)
+    negative_templates: list[str] = field(default_factory=list)  # pos_neg: negative prompts, e.g. "no {}"
+    threshold_rule: str = "youden"  # clinical thresholds on probe_val: youden | sensitivity
+    target_sensitivity: float = 0.9  # threshold_rule sensitivity: the val sensitivity to reach
+    fixed_specificity: float = 0.9  # clinical report: sensitivity at this specificity
     source: str = ""  # where the data comes from (documentation)
     license: str = ""
     layout_doc: str = ""  # the expected folder / CSV layout, shown when the data is missing
@@ -101,6 +107,15 @@ class DatasetSpec:
             raise ConfigError(f"dataset {self.name!r}: metric multilabel_auc needs multilabel: true")
         if self.templates and self.template_set:
             raise ConfigError(f"dataset {self.name!r}: give either templates or template_set, not both")
+        unknown = sorted(set(self.label_set) - {c.name for c in self.classes})
+        if unknown:
+            raise ConfigError(f"dataset {self.name!r}: label_set names unknown classes {unknown}")
+        if self.label_scoring not in ("cosine", "pos_neg"):
+            raise ConfigError(f"dataset {self.name!r}: label_scoring must be cosine or pos_neg")
+        if self.label_scoring == "pos_neg" and not self.negative_templates:
+            raise ConfigError(f"dataset {self.name!r}: label_scoring pos_neg needs negative_templates")
+        if self.threshold_rule not in ("youden", "sensitivity"):
+            raise ConfigError(f"dataset {self.name!r}: threshold_rule must be youden or sensitivity")
 
 
 @dataclass
