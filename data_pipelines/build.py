@@ -41,6 +41,7 @@ class BuildReport:
     write_seconds: float = 0.0  # loading, encoding and writing the chunks (the parallel phase)
     caption_stats: dict = field(default_factory=dict)
     heldout: dict | None = None  # overlap summary of the held-out eval bank (captions.eval_bank)
+    duplicates: int = 0  # samples dropped by hygiene.dedup (same decoded pixels within a source)
 
 
 _W: dict = {}
@@ -170,6 +171,7 @@ def build(
         bar.close()
     report.write_seconds = time.perf_counter() - t1
     report.chunks_written = written
+    report.duplicates = _dedup(cfg, plan, done, root)
     for split, chunks in plan.chunks.items():
         recs = [done[split][i] for i in range(len(chunks))]
         man = finalize(root / split, split, recs, prefix=cfg.shards.prefix or split, meta=_meta(cfg, plan, split))
@@ -185,6 +187,16 @@ def build(
         report.heldout = _heldout_summary(plan.heldout)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _dedup(cfg: BuildConfig, plan: Plan, done: dict, root: Path) -> int:
+    """Drop same-pixel samples within each source (``hygiene.dedup``); see :mod:`data_pipelines.dedup`."""
+    if cfg.hygiene.dedup == "none":
+        return 0
+    from .dedup import apply_dedup
+
+    eval_splits = [s for s in plan.chunks if s not in cfg.hygiene.apply_to]
+    return apply_dedup(done, eval_splits, {s: root / s / ".build" for s in plan.chunks})
 
 
 HELDOUT_FILE = "eval_captions.json"

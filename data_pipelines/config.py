@@ -43,6 +43,7 @@ class HygieneConfig:
 
     exclude: list[str] = field(default_factory=list)  # files: one sha256 per line ('#' comments), or JSON list
     apply_to: list[str] = field(default_factory=lambda: ["train", "val"])  # splits the exclusion applies to
+    dedup: str = "source"  # source: one sample per decoded-pixel sha256 within each source | none
 
 
 def _demo_sources() -> dict:
@@ -64,6 +65,8 @@ class BuildConfig:
     sources: dict = field(default_factory=_demo_sources)  # name -> {type: ..., settings of that type}
 
     def validate(self) -> None:
+        if self.hygiene.dedup not in ("source", "none"):
+            raise ConfigError(f"hygiene.dedup must be source or none, got {self.hygiene.dedup!r}")
         if self.image.format not in IMAGE_FORMATS:
             raise ConfigError(f"image.format must be one of {IMAGE_FORMATS}, got {self.image.format!r}")
         if not 1 <= self.image.jpeg_quality <= 100:

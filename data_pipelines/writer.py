@@ -81,6 +81,7 @@ class _Part:
         self.label: Counter = Counter()
         self.source: Counter = Counter()
         self.pair: Counter = Counter()
+        self.samples: list[list[str]] = []  # [key, source, source_id, pixel sha256] (de-duplication)
 
     def close(self) -> dict:
         sha = self.tar.close()
@@ -94,6 +95,7 @@ class _Part:
             "label": dict(sorted(self.label.items())),
             "source": dict(sorted(self.source.items())),
             "modality_label": dict(sorted(self.pair.items())),
+            "samples": self.samples,
         }
 
 
@@ -172,6 +174,7 @@ def write_chunk(task: ChunkTask, sources: dict, captions: dict, exclude: frozens
         if part is None:
             part = _Part(tmp / f"chunk-{task.index:06d}.p{len(parts):02d}.tar")
         part.tar.write(sample)
+        part.samples.append([key, item.source, item.source_id, pix_sha])
         part.content += size
         part.count += 1
         part.modality[item.modality] += 1

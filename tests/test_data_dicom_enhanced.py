@@ -227,7 +227,7 @@ def test_folder_source_counts_a_dangling_symlink(tmp_path):
     assert (items[1].reason, items[1].detail) == ("unreadable", "dangling symlink")
     out = tmp_path / "out"
     cfg = load_build_config(None, ["sources={}", "sources.f.type=folder", f"sources.f.root={root}",
-                                   "sources.f.modality=xray", "image.max_side=32"])  # fmt: skip
+                                   "sources.f.modality=xray", "image.max_side=32", "hygiene.dedup=none"])  # fmt: skip
     build(cfg, out=out, workers=1, progress=False, log=lambda *a: None)
     man = json.loads((out / "train" / "manifest.json").read_text())
     assert man["skipped"]["by_reason"] == {"unreadable": 1}

@@ -52,7 +52,7 @@ def test_nifti_slices_stride_window_and_shards(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((30, 30), np.int16), np.eye(4)), root / "flat.nii.gz")  # 2-D: unsupported
     (root / "broken.nii").write_bytes(b"not a nifti file")
     cfg = load_build_config(None, [
-        "sources={}", "image.format=png",
+        "sources={}", "image.format=png", "hygiene.dedup=none",  # linear volume: equal min-max slices
         "sources.ax.type=nifti", f"sources.ax.root={root}", "sources.ax.axis=2", "sources.ax.stride=3",
         "sources.ax.window=soft_tissue", "sources.ax.anatomy=abdomen", "sources.ax.labels=[liver lesion]",
         "sources.sag.type=nifti", f"sources.sag.root={root}", "sources.sag.axis=0", "sources.sag.stride=5",
