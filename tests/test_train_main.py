@@ -193,9 +193,10 @@ def test_export_loads_as_open_clip_local_dir(tmp_path, shards):
 
     assert run(tmp_path, shards, "total_steps=1", "model.name=medclip-tiny-hf")[0] == 0
     ckpt = tmp_path / "run" / "checkpoints" / "latest.pt"
-    export_cli([str(ckpt), str(tmp_path / "exp")])
+    export_cli([str(ckpt), str(tmp_path / "exp"), "--hub-id", "medclip-test/tiny-hf"])  # tower not on the hub
     assert {p.name for p in (tmp_path / "exp").iterdir()} >= {"open_clip_config.json", "open_clip_model.safetensors"}
-    model, preprocess = open_clip.create_model_from_pretrained(f"local-dir:{tmp_path / 'exp'}")
+    # offline: medclip builds the tower from the folder's config.json (plain open_clip: tests/test_export.py)
+    model, preprocess, _ = medclip.create_model(f"local-dir:{tmp_path / 'exp'}")
     tok = open_clip.get_tokenizer(f"local-dir:{tmp_path / 'exp'}")
     mine, _, mtok = medclip.create_model("medclip-tiny-hf", pretrained=str(ckpt))
     x = torch.randn(2, 3, 64, 64)

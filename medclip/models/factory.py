@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import open_clip
@@ -20,6 +22,25 @@ def _is_known(name: str) -> bool:
     if schema is not None:
         return True
     return name in list_models(include_open_clip=True)
+
+
+def _local_dir_text_tower(name: str, model_kwargs: dict) -> dict:
+    """For a ``local-dir:`` export with an HF text tower, build the tower from the folder's own config.json.
+
+    Exports name the tower by hub id (plain open_clip resolves it there); medclip needs no hub for it.
+    """
+    schema, ident = parse_model_name(name)
+    folder = Path(ident) if schema == "local-dir" else None
+    if folder is None or "text_cfg" in model_kwargs or not (folder / "config.json").is_file():
+        return model_kwargs
+    config_path = folder / "open_clip_config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    text_cfg = config.get("model_cfg", {}).get("text_cfg", {})
+    if not text_cfg.get("hf_model_name"):
+        return model_kwargs
+    here = str(folder.resolve())
+    override = {**text_cfg, "hf_model_name": here, "hf_tokenizer_name": here, "hf_model_pretrained": False}
+    return {**model_kwargs, "text_cfg": override}
 
 
 def create_model(
@@ -58,6 +79,7 @@ def create_model(
     if not _is_known(name):
         raise unknown_model_error(name)
     ensure_registered(name)
+    model_kwargs = _local_dir_text_tower(name, model_kwargs)
     if pretrained is not None and not os.path.isfile(pretrained):
         tags = open_clip.list_pretrained_tags_by_model(name) if name in open_clip.list_models() else []
         if pretrained not in tags:
