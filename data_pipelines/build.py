@@ -114,19 +114,9 @@ def build(
     plan = plan_build(cfg, sources, refresh=refresh, log=log)
     exclude = read_exclusions(cfg.hygiene.exclude)
     report = BuildReport(out=str(root), caption_stats=plan.caption_stats)
-    tasks, done = [], {}
-    for split, chunks in plan.chunks.items():
-        sdir = root / split
-        (sdir / ".build").mkdir(parents=True, exist_ok=True)
-        hashes = [plan.chunk_hash(split, i) for i in range(len(chunks))]
-        done[split] = {} if refresh else load_done(sdir, hashes, plan.config_hash)
-        report.chunks_reused += len(done[split])
-        for i, items in enumerate(chunks):
-            if i not in done[split]:
-                tasks.append(ChunkTask(split, i, items, str(sdir / ".build"), split in cfg.hygiene.apply_to, hashes[i]))
+    tasks, done = _pending_tasks(cfg, plan, root, refresh=refresh)
+    report.chunks_reused = sum(len(d) for d in done.values())
     report.plan_seconds = time.perf_counter() - t0
-    # longest chunks first: the last chunk running alone on one worker is then the shortest
-    tasks.sort(key=lambda t: (-len(t.items), t.split, t.index))
     total = sum(len(t.items) for t in tasks)
     bar = _bar(total, progress)
     t1 = time.perf_counter()
@@ -147,31 +137,62 @@ def build(
             raise BuildInterrupted(f"stopped after {written} chunks")
 
     try:
-        if workers <= 1 or len(tasks) <= 1:
-            with single_thread_blas():
-                _init_worker(cfg, plan.captions, exclude)
-                for task in tasks:
-                    record(task, _run_task(task))
-        else:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, plan.captions, exclude)
-            ) as ex:
-                pending = {ex.submit(_run_task, t): t for t in tasks}
-                try:
-                    while pending:
-                        fin, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in sorted(fin, key=lambda f: pending[f].index):
-                            record(pending.pop(f), f.result())
-                except BaseException:
-                    for f in pending:
-                        f.cancel()
-                    raise
+        _execute(tasks, cfg, plan, exclude, workers, record)
     finally:
         bar.close()
     report.write_seconds = time.perf_counter() - t1
     report.chunks_written = written
     report.duplicates = _dedup(cfg, plan, done, root)
+    _finalize_splits(cfg, plan, done, root, report)
+    if plan.heldout is not None:
+        write_json(root / HELDOUT_FILE, plan.heldout)
+        report.heldout = _heldout_summary(plan.heldout)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _pending_tasks(cfg: BuildConfig, plan: Plan, root: Path, *, refresh: bool) -> tuple[list[ChunkTask], dict]:
+    """Chunks still to write (longest first) and the verified records of those already done, per split."""
+    tasks, done = [], {}
+    for split, chunks in plan.chunks.items():
+        sdir = root / split
+        (sdir / ".build").mkdir(parents=True, exist_ok=True)
+        hashes = [plan.chunk_hash(split, i) for i in range(len(chunks))]
+        done[split] = {} if refresh else load_done(sdir, hashes, plan.config_hash)
+        for i, items in enumerate(chunks):
+            if i not in done[split]:
+                tasks.append(ChunkTask(split, i, items, str(sdir / ".build"), split in cfg.hygiene.apply_to, hashes[i]))
+    # longest chunks first: the last chunk running alone on one worker is then the shortest
+    tasks.sort(key=lambda t: (-len(t.items), t.split, t.index))
+    return tasks, done
+
+
+def _execute(tasks: list[ChunkTask], cfg: BuildConfig, plan: Plan, exclude: frozenset, workers: int, record) -> None:
+    """Write the chunks, in this process or a process pool; ``record(task, rec)`` runs here for each."""
+    if workers <= 1 or len(tasks) <= 1:
+        with single_thread_blas():
+            _init_worker(cfg, plan.captions, exclude)
+            for task in tasks:
+                record(task, _run_task(task))
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, plan.captions, exclude)
+    ) as ex:
+        pending = {ex.submit(_run_task, t): t for t in tasks}
+        try:
+            while pending:
+                fin, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in sorted(fin, key=lambda f: pending[f].index):
+                    record(pending.pop(f), f.result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def _finalize_splits(cfg: BuildConfig, plan: Plan, done: dict, root: Path, report: BuildReport) -> None:
+    """Name the shards and write ``sizes.json`` / ``manifest.json`` of every split; fill ``report.splits``."""
     for split, chunks in plan.chunks.items():
         recs = [done[split][i] for i in range(len(chunks))]
         man = finalize(root / split, split, recs, prefix=cfg.shards.prefix or split, meta=_meta(cfg, plan, split))
@@ -182,11 +203,6 @@ def build(
             "skipped": man["skipped"]["by_reason"],
             "excluded": man["excluded"],
         }
-    if plan.heldout is not None:
-        write_json(root / HELDOUT_FILE, plan.heldout)
-        report.heldout = _heldout_summary(plan.heldout)
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _dedup(cfg: BuildConfig, plan: Plan, done: dict, root: Path) -> int:
