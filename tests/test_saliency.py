@@ -148,3 +148,34 @@ def test_bad_inputs(tiny):
         from medclip.saliency.gradcam import gradcam
 
         gradcam(torch.nn.Linear(2, 2), _image(), torch.randn(64))
+
+
+def test_planted_patch_is_where_the_map_peaks(tiny):
+    """Only patch (1, 2) carries activation into the last block: the map must light up there and nowhere
+    else beyond the bilinear footprint; flipping the class embedding flips the score's gradient, so exactly
+    one of the two signs survives the ReLU."""
+    model, tok = tiny
+    grid_h, grid_w = model.visual.grid_size
+    row, col = 1, 2
+    keep = torch.zeros(1, 1 + grid_h * grid_w, 1)
+    keep[0, 0] = 1.0  # class token
+    keep[0, 1 + row * grid_w + col] = 1.0
+
+    def plant(_module, args):
+        return (args[0] * keep,) + tuple(args[1:])
+
+    handle = model.visual.transformer.resblocks[-1].register_forward_pre_hook(plant)
+    try:
+        emb = _text(model, tok, "pneumothorax")
+        maps = [saliency_map(model, _image(6), sign * emb) for sign in (1.0, -1.0)]
+    finally:
+        handle.remove()
+    lit = [m for m in maps if m.max() > 0]
+    assert len(lit) == 1 and all(m.max() == 0 for m in maps if m is not lit[0])
+    sal, p = lit[0], 64 // grid_h
+    r0, c0 = row * p, col * p
+    peak = np.unravel_index(np.argmax(sal), sal.shape)
+    assert r0 <= peak[0] < r0 + p and c0 <= peak[1] < c0 + p
+    outside = np.ones_like(sal, dtype=bool)
+    outside[max(r0 - p // 2, 0) : r0 + p + p // 2, max(c0 - p // 2, 0) : c0 + p + p // 2] = False
+    assert np.all(sal[outside] == 0)
