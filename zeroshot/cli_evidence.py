@@ -39,6 +39,13 @@ def add_evidence_args(p: argparse.ArgumentParser) -> None:
         help="a second suite file (other prompts, same datasets): --model with it vs --model with --suite",
     )
     g.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (after Holm)")
+    g.add_argument("--medmnist-size", type=int, default=None, choices=(28, 64, 128, 224), help="npz image size")
+
+
+def apply_suite_overrides(args: argparse.Namespace, suite) -> None:
+    """Suite settings the evidence flags override (``--medmnist-size`` -> ``npz_size``)."""
+    if getattr(args, "medmnist_size", None):
+        suite.npz_size = args.medmnist_size
 
 
 def bootstrap_config(args: argparse.Namespace) -> BootstrapConfig | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .classifier import expand_prompts
 from .data import MissingDatasetError, resolve_items
 from .evaluate import encode_images, limit, text_classifier
 from .stats import wmetrics as wm
@@ -28,7 +27,7 @@ from .stats.multilabel import (
     sensitivity_threshold,
     youden_threshold,
 )
-from .suites import class_prompts
+from .suites import class_prompts, negative_prompts
 
 
 def label_scores(model, tokenizer, preprocess, ds, items, *, device, opts, scale: float) -> np.ndarray:
@@ -38,8 +37,7 @@ def label_scores(model, tokenizer, preprocess, ds, items, *, device, opts, scale
     cos_pos = (feats @ pos.to(feats.device).T).cpu().numpy()
     if ds.label_scoring == "cosine":
         return cos_pos
-    neg_prompts = [expand_prompts([c.name, *c.synonyms], ds.negative_templates) for c in ds.classes]
-    neg = text_classifier(model, tokenizer, neg_prompts, device=device, cache=opts.cache)
+    neg = text_classifier(model, tokenizer, negative_prompts(ds), device=device, cache=opts.cache)
     return pos_neg_scores(cos_pos, (feats @ neg.to(feats.device).T).cpu().numpy(), scale)
 
 

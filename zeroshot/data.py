@@ -129,6 +129,8 @@ def index_shards(folder: Path) -> list[dict]:
 
 def resolve_items(suite: SuiteSpec, ds: DatasetSpec, path: str | None = None) -> Items:
     """Find the samples of ``ds`` on disk; raise :class:`MissingDatasetError` naming the missing path."""
+    if ds.layout == "npz":
+        return _resolve_npz(suite, ds, path)
     root = dataset_dir(suite, ds, path)
     table = _class_lookup(ds)
     if ds.layout == "shards":
@@ -191,8 +193,29 @@ def normalize_text(s: str) -> str:
     return " ".join(_NON_ALNUM.sub(" ", str(s).lower()).split())
 
 
+def _resolve_npz(suite: SuiteSpec, ds: DatasetSpec, split: str | None) -> Items:
+    from .npz_layout import SPLITS, labels_to_hits, load_split, npz_file
+
+    split = split or "test"
+    if split not in SPLITS:
+        raise MissingDatasetError(f"dataset {ds.name!r}: npz split {split!r} is not one of {', '.join(SPLITS)}")
+    file = npz_file(dataset_dir(suite, ds, ""), ds.path, suite.npz_size)
+    if not file.is_file():
+        raise _missing(ds, file, "file not found:")
+    images, labels = load_split(file, split)
+    if len(images) != len(labels):
+        raise ValueError(f"{file}: {len(images)} {split} images but {len(labels)} labels")
+    hits = labels_to_hits(labels, len(ds.classes), ds.multilabel)
+    sources = [("npz", str(file), split, i) for i in range(len(images))]
+    return _finish(ds, sources, hits, [ds.modality] * len(sources), [f"{split}/{i}" for i in range(len(images))])
+
+
 def read_image(source) -> Image.Image:
     """Decode one item source (a path or a byte range of a tar) into an RGB PIL image."""
+    if isinstance(source, (tuple, list)) and len(source) == 4 and source[0] == "npz":
+        from .npz_layout import read_npz_image
+
+        return read_npz_image(source)
     if isinstance(source, (tuple, list)):
         tar, offset, size = source
         with open(tar, "rb") as f:

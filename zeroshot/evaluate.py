@@ -20,8 +20,9 @@ from medclip.zeroshot_head import build_text_classifier
 from .data import Items, MissingDatasetError, make_fast_loader, normalize_text, resolve_items
 from .metrics import classification_metrics, multilabel_auc, reliability
 from .stats.bootstrap import BootstrapConfig
+from .stats.medmnist_metrics import medmnist_metrics, medmnist_task
 from .stats.metric_cis import classification_cis, multilabel_cis
-from .suites import MODALITIES, DatasetSpec, SuiteSpec, class_prompts
+from .suites import MODALITIES, DatasetSpec, SuiteSpec, class_prompts, negative_prompts
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,14 @@ def dataset_metrics(
             out["ci"] = multilabel_cis(items.labels, cos, bootstrap)
             out["score_ci"] = out["ci"]["multilabel_auc"]
             out["bootstrap"] = bootstrap.to_dict()
+        if ds.layout == "npz" and ds.label_scoring == "pos_neg":  # ACC at 0.5 needs probabilities
+            out["medmnist"] = medmnist_metrics(medmnist_task(True, cos.shape[1]), items.labels, cos, bootstrap)
         return out
     m = classification_metrics(items.labels, cos, probs)
     rel = reliability(items.labels, probs)
     out = {"metrics": m, "score": m[ds.metric], "reliability": rel}
+    if ds.layout == "npz":  # the benchmark's own ACC / AUC (equal to accuracy / auc up to score ties)
+        out["medmnist"] = medmnist_metrics(medmnist_task(False, cos.shape[1]), items.labels, probs, bootstrap)
     if bootstrap is not None:
         out["ci"] = classification_cis(items.labels, cos, probs, bootstrap)
         out["score_ci"] = out["ci"][ds.metric]
@@ -240,9 +245,18 @@ def evaluate_dataset(
     prompts = class_prompts(ds)
     text = text_classifier(model, tokenizer, prompts, device=device, cache=opts.cache)
     clock.lap("text")
-    cos = score_items(model, preprocess, items, text, device=device, opts=opts, rank=rank, world_size=world_size)
-    clock.lap("images")
     scale = float(model.logit_scale.exp().item()) if hasattr(model, "logit_scale") else 1.0
+    n_pos = text.shape[0]
+    if ds.multilabel and ds.label_scoring == "pos_neg":  # CheXzero: score = softmax(pos, neg)[pos] per label
+        text = torch.cat(
+            [text, text_classifier(model, tokenizer, negative_prompts(ds), device=device, cache=opts.cache)]
+        )
+    cos = score_items(model, preprocess, items, text, device=device, opts=opts, rank=rank, world_size=world_size)
+    if cos.shape[1] > n_pos:
+        from .stats.multilabel import pos_neg_scores
+
+        cos = pos_neg_scores(cos[:, :n_pos], cos[:, n_pos:], scale)
+    clock.lap("images")
     res = dataset_metrics(ds, items, cos, scale, opts.bootstrap)
     clock.lap("metrics")
     if opts.keep_scores:
@@ -291,15 +305,21 @@ def evaluate_suite(
     opts: EvalOptions | None = None,
     rank: int = 0,
     world_size: int = 1,
+    progress=None,
 ) -> list[dict]:
-    """Evaluate every dataset of ``suite`` (or ``datasets``); missing ones are reported, not fatal."""
+    """Evaluate every dataset of ``suite`` (or ``datasets``); missing ones are reported, not fatal.
+
+    ``progress`` (a :class:`medclip.progress.Progress`) shows one bar/line per dataset; the caller then
+    reports missing datasets itself (no log warning).
+    """
     opts = opts or EvalOptions()
     device = torch.device(device)
     was_training = model.training
     model.eval()
     results = []
+    todo = list(datasets if datasets is not None else suite.datasets)
     try:
-        for ds in datasets if datasets is not None else suite.datasets:
+        for ds in progress.iter(todo, "dataset", label=lambda d: d.name) if progress else todo:
             r = evaluate_dataset(
                 model,
                 tokenizer,
@@ -311,7 +331,7 @@ def evaluate_suite(
                 rank=rank,
                 world_size=world_size,
             )
-            if r["status"] == "missing":
+            if r["status"] == "missing" and progress is None:
                 log.warning("skipping %s", r["message"])
             results.append(r)
     finally:

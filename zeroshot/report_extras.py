@@ -85,6 +85,7 @@ def extras_markdown(report: dict) -> list[str]:
     lines += _calibration_markdown(report.get("calibration"))
     lines += _prompt_markdown(report.get("prompt_sensitivity"))
     lines += _clinical_markdown(report.get("clinical"))
+    lines += _medmnist_markdown(report.get("datasets") or [])
     if report.get("comparison"):
         from .compare import compare_markdown
 
@@ -218,3 +219,22 @@ def _clinical_markdown(cl: dict | None) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def _medmnist_markdown(datasets: list[dict]) -> list[str]:
+    rows = [d for d in datasets if d.get("status") == "ok" and d.get("medmnist")]
+    if not rows:
+        return []
+    lines = [
+        "## MedMNIST benchmark metrics (ACC / AUC as medmnist.Evaluator computes them)",
+        "",
+        "| dataset | task | ACC | AUC | n |",
+        "|---|---|---|---|---|",
+    ]
+    for d in rows:
+        m, ci = d["medmnist"], d["medmnist"].get("ci") or {}
+        lines.append(
+            f"| {d['name']} | {m['task']} | {pct_ci(m['acc'], ci.get('acc'))} | {pct_ci(m['auc'], ci.get('auc'))} | "
+            f"{d['n_samples']} |"
+        )
+    return [*lines, ""]

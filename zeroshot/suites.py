@@ -16,7 +16,7 @@ from medclip.resources import config_dir
 
 MODALITIES = ("xray", "ct", "mri", "ultrasound", "pathology", "fundus", "other")
 MODALITY_ALIASES = {"us": "ultrasound", "histo": "pathology", "histopathology": "pathology", "x-ray": "xray"}
-LAYOUTS = ("imagefolder", "csv", "shards")
+LAYOUTS = ("imagefolder", "csv", "shards", "npz")
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "top5", "multilabel_auc")
 CONFIG_DIR = config_dir("eval")  # shipped with the package (medclip_configs/eval), see medclip.resources
 
@@ -129,6 +129,7 @@ class SuiteSpec:
     datasets: list[DatasetSpec] = field(default_factory=list)
     retrieval: list[dict] = field(default_factory=list)  # {name, path, max_samples}: shard folders
     training_templates_note: str = ""  # how the eval templates relate to the training captions
+    npz_size: int = 224  # npz layout: image size of MedMNIST+ files ({size} in dataset paths; 28, 64, 128, 224)
 
     def validate(self) -> None:
         if not self.datasets:
@@ -166,6 +167,13 @@ def class_prompts(ds: DatasetSpec) -> list[list[str]]:
     from .classifier import expand_prompts
 
     return [list(c.prompts) if c.prompts else expand_prompts([c.name, *c.synonyms], ds.templates) for c in ds.classes]
+
+
+def negative_prompts(ds: DatasetSpec) -> list[list[str]]:
+    """Per label, (name + synonyms) x ``negative_templates`` (the CheXzero negative prompt of ``pos_neg``)."""
+    from .classifier import expand_prompts
+
+    return [expand_prompts([c.name, *c.synonyms], ds.negative_templates) for c in ds.classes]
 
 
 def suite_path(name_or_path: str | Path) -> Path:
