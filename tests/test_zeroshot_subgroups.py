@@ -83,3 +83,49 @@ def test_report_detects_the_deliberate_site_shift_and_not_the_control():
     y0, pred0, attrs0 = _centroid_predictions(shift=False)
     r0 = subgroup_report([a["site"] for a in attrs0], y0, pred0, cfg=cfg)
     assert r0["accuracy_gap"]["p"] > 0.05
+
+
+def test_run_subgroups_reads_csv_attributes(tmp_path):
+    import csv
+
+    import yaml
+    from test_zeroshot_fixtures import write_csv_dataset
+
+    from zeroshot.subgroups import run_subgroups
+    from zeroshot.suites import load_suite
+
+    rows = [(c, c) for c in ["red", "green", "blue"] * 8]
+    write_csv_dataset(tmp_path / "d", rows)
+    lines = list(csv.reader(open(tmp_path / "d" / "labels.csv")))
+    with open(tmp_path / "d" / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*lines[0], "site"])
+        for j, row in enumerate(lines[1:]):
+            w.writerow([*row, f"s{j % 2}"])
+    spec = {
+        "name": "sg",
+        "data_root": str(tmp_path),
+        "datasets": [
+            {
+                "name": "d",
+                "modality": "other",
+                "layout": "csv",
+                "path": "d",
+                "templates": ["{}"],
+                "classes": [{"name": "red"}, {"name": "green"}, {"name": "blue"}],
+            }
+        ],
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    suite = load_suite(tmp_path / "s.yaml")
+    rng = np.random.default_rng(0)
+    cos = rng.normal(size=(24, 3))
+    keys = [f"images/{j:04d}.png" for j in range(24)]
+    y = np.arange(24) % 3
+    res = [{"name": "d", "status": "ok", "logit_scale": 1.0, "_scores": {"cosine": cos, "labels": y, "keys": keys}}]
+    out = run_subgroups(suite, suite.datasets, res, ["site", "age"], cfg=BootstrapConfig(resamples=50), min_size=5)
+    site, age = out["reports"]
+    assert age["status"] == "skipped"
+    correct = cos.argmax(1) == y
+    assert site["groups"]["s0"]["accuracy"]["estimate"] == pytest.approx(correct[0::2].mean())
+    assert site["groups"]["s1"]["n"] == 12 and "accuracy_gap" in site

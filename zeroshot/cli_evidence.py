@@ -26,6 +26,7 @@ def add_evidence_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calibrate", action="store_true", help="fit a temperature on probe_val, report and save it")
     g.add_argument("--prompt-sensitivity", action="store_true", help="per-template and name-only accuracy")
     g.add_argument("--clinical", action="store_true", help="CheXpert-style protocol on multi-label datasets")
+    g.add_argument("--subgroups", nargs="+", default=None, metavar="ATTR", help="per-group metrics for attributes")
     g.add_argument(
         "--compare",
         nargs=2,
@@ -74,6 +75,10 @@ def run_evidence(args, suite, datasets, results, model, preprocess, tokenizer, d
         from .clinical import run_clinical
 
         out["clinical"] = run_clinical(model, tokenizer, preprocess, suite, datasets, results, device=device, opts=opts)
+    if args.subgroups:
+        from .subgroups import run_subgroups
+
+        out["subgroups"] = run_subgroups(suite, datasets, results, args.subgroups, cfg=opts.bootstrap)
     if args.compare_suite:
         from .compare import compare_runs
         from .evaluate import evaluate_suite

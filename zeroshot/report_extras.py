@@ -86,6 +86,7 @@ def extras_markdown(report: dict) -> list[str]:
     lines += _prompt_markdown(report.get("prompt_sensitivity"))
     lines += _clinical_markdown(report.get("clinical"))
     lines += _medmnist_markdown(report.get("datasets") or [])
+    lines += _subgroup_markdown(report.get("subgroups"))
     if report.get("comparison"):
         from .compare import compare_markdown
 
@@ -238,3 +239,33 @@ def _medmnist_markdown(datasets: list[dict]) -> list[str]:
             f"{d['n_samples']} |"
         )
     return [*lines, ""]
+
+
+def _subgroup_markdown(sg: dict | None) -> list[str]:
+    if not sg:
+        return []
+    lines = ["## Subgroups", ""]
+    for r in sg["reports"]:
+        if r["status"] != "ok":
+            lines += [f"- {r['dataset']} / {r['attribute']}: {r['message']}", ""]
+            continue
+        gap = r.get("accuracy_gap")
+        head = f"### {r['dataset']} by {r['attribute']} (n = {r['n']})"
+        lines += [head, "", "| group | n | accuracy | ECE | TPR | FPR |", "|---|---|---|---|---|---|"]
+        for g, v in r["groups"].items():
+            lines.append(
+                f"| {g} | {v['n']} | {pct_ci(v['accuracy']['estimate'], v['accuracy'])} | {pct(v.get('ece'))} | "
+                f"{pct(v.get('tpr'))} | {pct(v.get('fpr'))} |"
+            )
+        if gap:
+            lines.append(
+                f"\nLargest accuracy gap {100 * gap['gap']:.2f} points, permutation p = {gap['p']:.3g} "
+                f"({gap['resamples']} permutations; groups with n >= {r['min_size']})."
+            )
+        if "equal_opportunity_difference" in r:
+            lines.append(
+                f"Equal-opportunity difference {pct(r['equal_opportunity_difference'])}, equalised-odds "
+                f"difference {pct(r['equalised_odds_difference'])} (points, at the argmax decision)."
+            )
+        lines.append("")
+    return lines
