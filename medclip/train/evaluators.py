@@ -15,38 +15,35 @@ medclip itself registers ``shards`` (zero-shot on labelled shards, :mod:`medclip
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
+from .evaluator_registry import EVALUATORS, Evaluator, register_evaluator
 
-Evaluator = Callable[..., dict]
-_FACTORIES: dict[str, Callable[[dict], Evaluator]] = {}
-
-
-def register_evaluator(name: str) -> Callable:
-    """Decorator registering ``factory(args: dict) -> evaluator`` under ``name``."""
-
-    def deco(factory: Callable[[dict], Evaluator]) -> Callable[[dict], Evaluator]:
-        _FACTORIES[name] = factory
-        return factory
-
-    return deco
+__all__ = ["EVALUATORS", "Evaluator", "create_evaluator", "list_evaluators", "register_evaluator"]
 
 
 def list_evaluators() -> list[str]:
-    """Registered evaluator names."""
+    """Registered evaluator names, sorted."""
     _builtin()
-    return sorted(_FACTORIES)
+    return sorted(EVALUATORS.names())
 
 
 def create_evaluator(name: str, args: dict | None = None) -> Evaluator:
-    """Build evaluator ``name``; unknown names raise ValueError naming the registered ones."""
+    """Build evaluator ``name`` from its ``eval.args`` dict.
+
+    Args:
+        name: a registered evaluator name.
+        args: keyword settings passed to the factory (copied).
+
+    Returns:
+        The evaluator callable.
+
+    Raises:
+        ValueError: unknown ``name`` (naming close matches and the registered ones).
+    """
     _builtin()
-    if name not in _FACTORIES:
-        close = difflib.get_close_matches(name, list(_FACTORIES), n=3, cutoff=0.4)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    if name not in EVALUATORS.names():
         extra = " (the 'zeroshot' evaluator is registered by importing zeroshot.train_hook, as train.py does)"
-        raise ValueError(f"unknown evaluator {name!r}.{hint} Registered: {', '.join(sorted(_FACTORIES))}{extra}")
-    return _FACTORIES[name](dict(args or {}))
+        raise ValueError(EVALUATORS.unknown_message(name) + extra)
+    return EVALUATORS.get(name)(dict(args or {}))
 
 
 def _builtin() -> None:

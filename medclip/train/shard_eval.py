@@ -18,7 +18,7 @@ from ..data.samples import MODALITY_ALIASES, read_meta
 from ..data.tario import iter_tar_samples
 from ..data.urls import expand_urls
 from ..zeroshot_head import build_text_classifier
-from .evaluators import register_evaluator
+from .evaluator_registry import register_evaluator
 
 MODALITY_WORDS = {
     "xray": "x-ray",
