@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 from medclip.config import ConfigError, to_dict
+from medclip.models.load import load_model
 
 log = logging.getLogger("zeroshot")
 
@@ -49,21 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fewshot-results", nargs="+", default=None, help="few-shot results files/folders to plot")
     return p
-
-
-def load_model(model: str, pretrained: str | None, device: str, precision: str):
-    """``(model, preprocess, tokenizer, model_info)`` from a checkpoint path or a model name."""
-    from medclip.models import create_model, create_model_from_checkpoint, read_checkpoint_name
-
-    if os.path.isfile(model):
-        name = read_checkpoint_name(model)
-        m, pre, tok = create_model_from_checkpoint(model, device=device, precision=precision)
-        return m, pre, tok, {"id": model, "name": name, "pretrained": model}
-    if model.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in model:
-        raise ValueError(f"model checkpoint not found: {model}")
-    m, pre, tok = create_model(model, pretrained=pretrained, device=device, precision=precision)
-    ident = model if pretrained is None else f"{model}@{pretrained}"
-    return m, pre, tok, {"id": ident, "name": model, "pretrained": pretrained}
 
 
 def main(argv: list[str] | None = None) -> dict:

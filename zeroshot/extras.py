@@ -51,7 +51,7 @@ def run_extras(args, suite, datasets, results, model, preprocess, tokenizer, dev
             if args.reference.endswith(".json"):
                 reference = load_reference_report(args.reference)
             else:
-                from .cli import load_model
+                from medclip.models.load import load_model
 
                 rm, rpre, rtok, rinfo = load_model(args.reference, None, device, "fp32")
                 reference = (rinfo["id"], (rm, rpre, rtok))
