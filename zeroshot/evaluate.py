@@ -40,7 +40,7 @@ class EvalOptions:
     amp: bool = False  # bf16 autocast for the image tower on CUDA
     cache: dict | None = None  # image source -> feature row, shared within one run (clean images only)
     bootstrap: BootstrapConfig | None = field(default_factory=BootstrapConfig)  # None: no CIs
-    auto_threads: bool = True  # while decode workers run, torch uses at most (cores - workers) threads
+    auto_threads: bool = False  # True: while decode workers run, torch uses at most (cores - workers) threads
     keep_scores: bool = True  # results carry ``_scores`` (cosine, labels, keys) for --compare and analyses
 
 
