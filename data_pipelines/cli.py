@@ -5,22 +5,27 @@ from __future__ import annotations
 import argparse
 import sys
 
+from medclip.cli_common import HelpFormatter, add_overrides, overrides_from
 from medclip.config import ConfigError
 
 from .config import load_build_config
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m data_pipelines", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m data_pipelines", description=__doc__, formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="build shards (default: the demo set into data/shards/demo)")
+    b = sub.add_parser(
+        "build", help="build shards (default: the demo set into data/shards/demo)", formatter_class=HelpFormatter
+    )
     b.add_argument("--config", action="append", default=[], help="YAML build config (repeatable, layered)")
     b.add_argument("--out", default=None, help="output root (default: the config's `out`)")
     b.add_argument("--workers", type=int, default=None, help="worker processes (default: min(4, cpus))")
     b.add_argument("--refresh", action="store_true", help="regenerate captions and rewrite every shard")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
-    b.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
-    v = sub.add_parser("verify", help="check a shard folder (counts, decoding, schema, exclusion list)")
+    add_overrides(b, "key.sub BuildConfig")
+    v = sub.add_parser(
+        "verify", help="check a shard folder (counts, decoding, schema, exclusion list)", formatter_class=HelpFormatter
+    )
     v.add_argument("dirs", nargs="+", help="split folders (or a build root holding split folders)")
     v.add_argument("--exclude", action="append", default=[], help="exclusion list(s) of pixel sha256")
     v.add_argument(
@@ -28,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
         default="train,val",
         help="comma-separated splits the exclusion lists are checked against (default: the training splits)",
     )
-    e = sub.add_parser("exclusion-list", help="write the pixel sha256 of an eval set (shard or image folders)")
+    e = sub.add_parser(
+        "exclusion-list",
+        help="write the pixel sha256 of an eval set (shard or image folders)",
+        formatter_class=HelpFormatter,
+    )
     e.add_argument("--from", dest="sources", nargs="+", action="extend", required=True, help="folders to read")
     e.add_argument("--out", required=True, help="output text file (one sha256 per line)")
     return p
@@ -60,7 +69,7 @@ def _build(args) -> int:
     from .build import build
     from .summary import print_summary
 
-    cfg = load_build_config(args.config, args.overrides)
+    cfg = load_build_config(args.config, overrides_from(args, "medclip-shards"))
     workers = args.workers if args.workers is not None else max(1, min(4, os.cpu_count() or 1))
     report = build(cfg, out=args.out, workers=workers, refresh=args.refresh, progress=not args.no_progress)
     print_summary(report, workers=workers)

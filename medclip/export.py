@@ -164,8 +164,12 @@ def export_checkpoint(
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``medclip-export``."""
+    from .cli_common import HelpFormatter
+
     p = argparse.ArgumentParser(
-        prog="medclip-export", description="Export a checkpoint as a portable open_clip folder."
+        prog="medclip-export",
+        description="Export a checkpoint as a portable open_clip folder.",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("checkpoint", help="medclip trainer checkpoint (.pt)")
     p.add_argument("out_dir", help="output folder (created)")

@@ -15,14 +15,18 @@ import sys
 import time
 from pathlib import Path
 
+from medclip.cli_common import HelpFormatter, cli_device
 from medclip.config import ConfigError, to_dict
 from medclip.models.load import load_model
+from medclip.progress import Progress
 
 log = logging.getLogger("zeroshot")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="medclip-eval", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="medclip-eval", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--suite", help="built-in suite name (configs/eval/<name>.yaml) or a YAML path (required)")
     p.add_argument("--model", help="medclip trainer checkpoint (.pt) or a model name (required)")
     p.add_argument("--list-suites", action="store_true", help="print the built-in suites and exit")
@@ -32,10 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default reports/<suite>)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--precision", default="fp32", help="model precision (fp32, bf16, amp_bf16 ...)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
     p.add_argument("--workers", type=int, default=2, help="DataLoader decode workers")
-    p.add_argument("--max-samples", type=int, default=None, help="per dataset, a seeded random subset")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--max-samples", type=int, default=None, help="per dataset and split (probe too), a seeded random subset"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --max-samples subsets and the probe")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-retrieval", action="store_true", help="skip the suite's retrieval sets")
     p.add_argument("--linear-probe", action="store_true", help="fit linear probes where the suite declares data")
@@ -48,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="mCE reference: a report.json with robustness results, a checkpoint or a model name",
     )
     p.add_argument("--fewshot-results", nargs="+", default=None, help="few-shot results files/folders to plot")
+    p.add_argument("--quiet", action="store_true", help="no progress lines/bars on stderr (results still printed)")
     return p
 
 
@@ -76,15 +83,19 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     suite = load_suite(args.suite, args.data_root)
     datasets = select(suite, args.datasets)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = cli_device(args.device)
+    progress = Progress("medclip-eval", quiet=args.quiet)
+    progress.stage(f"loading {args.model} on {device}")
     model, preprocess, tokenizer, info = load_model(args.model, args.pretrained, device, args.precision)
     opts = EvalOptions(
         batch_size=args.batch_size, workers=args.workers, max_samples=args.max_samples, seed=args.seed, cache={}
     )
     results = evaluate_suite(
-        model, tokenizer, suite, preprocess=preprocess, device=device, datasets=datasets, opts=opts
+        model, tokenizer, suite, preprocess=preprocess, device=device, datasets=datasets, opts=opts, progress=progress
     )
-    extras = run_extras(args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info)
+    extras = run_extras(
+        args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info, progress=progress
+    )
     options = {k: v for k, v in vars(args).items() if k not in ("model", "pretrained")}
     options["device"] = str(device)
     options["seconds"] = round(time.perf_counter() - t0, 2)
@@ -102,7 +113,18 @@ def main(argv: list[str] | None = None) -> dict:
             f"mean over datasets: {100 * agg['mean_over_datasets']:.2f}   "
             f"mean of per-modality means: {100 * agg['mean_of_modality_means']:.2f}"
         )
+    for p in extras.get("linear_probe", []):
+        if p["status"] == "ok":
+            zs = p.get("zero_shot_accuracy")
+            zs_text = "" if zs is None else f"  zero-shot {100 * zs:6.2f} (n={p['n_test']})"
+            print(
+                f"{p['name']:<24} linear probe       {100 * p['accuracy']:6.2f}  "
+                f"(train n={p['n_train']}, val n={p['n_val']}, test n={p['n_test']}, C={p['C']:g}){zs_text}"
+            )
     print(f"report: {paths['markdown']} (json: {paths['json']}) in {options['seconds']:.1f}s")
+    if not any(r["status"] == "ok" for r in results):
+        where = suite.data_root if args.data_root is None else args.data_root
+        raise ValueError(f"no dataset of suite {suite.name!r} was evaluated ({len(results)} missing under {where})")
     return paths
 
 

@@ -10,7 +10,7 @@ from .data import MissingDatasetError, resolve_items
 log = logging.getLogger(__name__)
 
 
-def run_extras(args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info) -> dict:
+def run_extras(args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info, progress=None) -> dict:
     """Run what the CLI flags ask for; returns the report keys (``retrieval``, ``linear_probe`` ...)."""
     from pathlib import Path
 
@@ -40,7 +40,10 @@ def run_extras(args, suite, datasets, results, model, preprocess, tokenizer, dev
         extras["linear_probe"] = []
         for ds in datasets:
             if ds.name in ok and ds.probe_train:
-                p = linear_probe(model, preprocess, suite, ds, device=device, opts=opts)
+                if progress is not None:
+                    progress.stage(f"linear probe {ds.name}: encoding and fitting")
+                kw = {} if opts.max_samples is None else {"max_samples": opts.max_samples}  # else the probe's own cap
+                p = linear_probe(model, preprocess, suite, ds, device=device, opts=opts, **kw)
                 p["zero_shot_accuracy"] = by_name[ds.name]["metrics"].get("accuracy")
                 extras["linear_probe"].append(p)
     if args.robustness:

@@ -1,7 +1,7 @@
 """``python -m data_pipelines.captions``: preview caption banks and check eval-prompt overlap.
 
     python -m data_pipelines.captions preview --modality xray --anatomy chest --labels pneumonia \
-        --set backend=openai model=llama3.1:8b base_url=http://127.0.0.1:11434/v1 cache=data/caption_cache.jsonl
+        backend=openai model=llama3.1:8b base_url=http://127.0.0.1:11434/v1 cache=data/caption_cache.jsonl
     python -m data_pipelines.captions overlap --eval-prompts prompts.txt --modality xray --anatomy chest \
         --labels normal --labels pneumonia
     python -m data_pipelines.captions overlap --heldout --modality xray --anatomy chest --labels pneumonia
@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from medclip.cli_common import HelpFormatter, add_overrides, overrides_from
 from medclip.config import ConfigError, load_config
 
 from .bank import LabelError
@@ -24,14 +25,16 @@ from .overlap import prompt_overlap
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    p = argparse.ArgumentParser(prog="python -m data_pipelines.captions", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m data_pipelines.captions", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("preview", "overlap"):
-        s = sub.add_parser(name)
+        s = sub.add_parser(name, formatter_class=HelpFormatter)
         s.add_argument("--config", help="YAML file with CaptionConfig keys")
-        s.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-        s.add_argument("--modality", required=True)
-        s.add_argument("--anatomy", default="")
+        add_overrides(s, "CaptionConfig")
+        s.add_argument("--modality", required=True, help="modality of the labels, e.g. xray (required)")
+        s.add_argument("--anatomy", default="", help="anatomy, e.g. chest")
         s.add_argument("--labels", action="append", required=True, help="comma-separated label set; repeat for several")
         s.add_argument("--heldout", action="store_true", help="use the held-out eval bank (eval_prompt, eval_seed)")
         if name == "overlap":
@@ -41,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.cmd == "overlap" and not (a.eval_prompts or a.heldout):
             raise ConfigError("overlap needs --eval-prompts FILE or --heldout")
-        cfg = load_config(CaptionConfig, a.config, a.set)
+        cfg = load_config(CaptionConfig, a.config, overrides_from(a, "python -m data_pipelines.captions"))
         conv = CaptionConverter(cfg.heldout() if a.cmd == "preview" and a.heldout else cfg)
         banks = [conv.bank(a.modality, a.anatomy, labs) for labs in label_sets]
         if a.cmd == "overlap" and a.heldout:
             triples = [(a.modality, a.anatomy, labs) for labs in label_sets]
             doc = heldout_bank(cfg, triples, {str(i): b.captions for i, b in enumerate(banks)}, ids=[
                 str(i) for i in range(len(banks))])  # fmt: skip
-    except (ConfigError, LabelError, FileNotFoundError) as e:
+    except (ConfigError, LabelError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.cmd == "preview":

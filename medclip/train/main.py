@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 
+from ..cli_common import HelpFormatter, add_overrides, overrides_from
 from ..config import ConfigError, load_config
 from ..data.errors import DataError
 from .config import TrainConfig
@@ -18,11 +19,13 @@ from .setup import TrainError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="medclip-train", description="Contrastive image-text training (medclip).")
+    p = argparse.ArgumentParser(
+        prog="medclip-train", description="Contrastive image-text training (medclip).", formatter_class=HelpFormatter
+    )
     p.add_argument("--config", action="append", default=[], help="YAML config (repeatable; later wins)")
     p.add_argument("--resume", default=None, help="'auto' (latest checkpoint of run_dir, if any), a path, or none")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-3 data.batch_size=64")
+    add_overrides(p, "dotted TrainConfig")
     return p.parse_args(argv)
 
 
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        cfg = load_config(TrainConfig, args.config, args.overrides)
+        cfg = load_config(TrainConfig, args.config, overrides_from(args, "medclip-train"))
         if args.print_config:
             import yaml
 

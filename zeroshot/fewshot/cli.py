@@ -4,7 +4,8 @@
         --model runs/demo/checkpoints/latest.pt --out reports/fewshot [--base-to-novel]
 
 ``--method`` takes several names (or ``all``); each method's settings come from
-``configs/fewshot/<method>[_<preset>].yaml`` and ``--set key=value`` overrides (applied to every method).
+``configs/fewshot/<method>[_<preset>].yaml`` and positional ``key=value`` overrides (applied to every method;
+``--set key=value`` is still accepted, deprecated).
 ``--make-bank PATH`` writes a prompt bank for the suite's classes from the caption converter and exits.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from medclip.cli_common import HelpFormatter, add_overrides, cli_device, overrides_from
 from medclip.resources import config_dir
 
 CONFIG_DIR = config_dir("fewshot")  # shipped with the package (medclip_configs/fewshot)
@@ -41,27 +43,30 @@ B2N = ("zeroshot", "coop", "cocoop", "kgcoop", "prograd", "biomedcoop", "vmfcoop
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="medclip-fewshot", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="medclip-fewshot", description=__doc__.split("\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--method", nargs="+", default=["coop"], help=f"methods or 'all' ({', '.join(ALL)})")
     p.add_argument("--suite", default="demo", help="suite name or YAML path")
     p.add_argument("--dataset", nargs="*", default=None, help="suite datasets (default: every usable one)")
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--data-root", default=None, help="override the suite's data root")
     p.add_argument("--model", help="trainer checkpoint (.pt) or a model name (e.g. medclip-small)")
     p.add_argument("--pretrained", default=None, help="weights for a model name")
-    p.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16])
-    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16], help="K images per class")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="few-shot subset seeds")
     p.add_argument("--base-to-novel", action="store_true", help="run the base-to-novel protocol instead")
-    p.add_argument("--b2n-shots", type=int, default=16)
+    p.add_argument("--b2n-shots", type=int, default=16, help="K of the base-to-novel protocol")
     p.add_argument("--preset", default=None, help="config variant: configs/fewshot/<method>_<preset>.yaml")
     p.add_argument("--config", default=None, help="explicit method YAML (single method)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    add_overrides(p, "method config (applied to every method)")
     p.add_argument("--bank", default=None, help="prompt bank JSON (class -> descriptions)")
     p.add_argument("--make-bank", default=None, metavar="PATH", help="write a bank from the caption converter")
-    p.add_argument("--bank-size", type=int, default=50)
-    p.add_argument("--std-ddof", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", default="reports/fewshot")
+    p.add_argument("--bank-size", type=int, default=50, help="descriptions per class of --make-bank")
+    p.add_argument("--std-ddof", type=int, default=0, help="ddof of the standard deviation over seeds")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--out", default="reports/fewshot", help="report folder")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (the report is still printed)")
     return p.parse_args(argv)
 
 
@@ -103,7 +108,9 @@ def cli(argv=None) -> int:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.set = overrides_from(args, "medclip-fewshot")
+    args.device = cli_device(args.device)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     from medclip.prompt.bank import bank_hash, load_bank
@@ -162,7 +169,10 @@ def _main(argv=None) -> int:
     for d in datasets:
         data = load_fewshot_data(suite, d)
         store = FeatureStore(model, preprocess, device=args.device)
-        runner = FewShotRunner(model, tokenizer, store, data, bank=bank, cache_dir=out / "subsets", progress=print)
+        report_progress = (lambda *a, **k: None) if args.quiet else print
+        runner = FewShotRunner(
+            model, tokenizer, store, data, bank=bank, cache_dir=out / "subsets", progress=report_progress
+        )
         for cfg, _ in cfgs.values():
             if args.base_to_novel:
                 records += runner.run_base_to_novel(cfg, args.b2n_shots, args.seeds)

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 
+from medclip.cli_common import HelpFormatter, add_overrides, overrides_from
 from medclip.config import load_config, save_config
 
 from .protocol import ProtocolConfig, run_protocol
@@ -21,17 +22,23 @@ from .report import write_report
 
 def run(argv: list[str] | None = None) -> dict:
     """Run the protocol from command-line arguments (callable in-process); returns the report dict."""
-    ap = argparse.ArgumentParser(prog="medclip-merge", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="medclip-merge", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     ap.add_argument("--base", required=True, help="base (generalist) checkpoint or model name")
     ap.add_argument("--expert", required=True, help="expert checkpoint (same architecture)")
     ap.add_argument("--suite", default=None, help="suite name or YAML (default: from the config, demo)")
     ap.add_argument("--data-root", default=None, help="override the suite's data root")
     ap.add_argument("--out", required=True, help="report folder (report.md, report.json, config.yaml)")
     ap.add_argument("--config", action="append", default=[], help="YAML file(s) of ProtocolConfig keys")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides")
+    ap.add_argument("--quiet", action="store_true", help="no per-setting progress lines (the report is printed)")
+    add_overrides(ap, "ProtocolConfig")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    overrides = list(args.overrides)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        overrides = overrides_from(args, "medclip-merge")
+    except ValueError as e:
+        ap.exit(2, f"medclip-merge: error: {e}\n")
     if args.suite:
         overrides.insert(0, f"suite={args.suite}")
     if args.data_root:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medclip.cli_common import HelpFormatter, add_overrides, overrides_from
 from medclip.config import ConfigError, load_config, to_dict
 from medclip.merge.lora import add_lora, lora_factors, merge_lora
 from medclip.zeroshot_head import build_text_classifier
@@ -173,15 +174,19 @@ def make_expert(base_path: str, out: str | Path, cfg: ExpertConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Command line: ``--base <ckpt or model name> --out <file> [--config yaml] [key=value ...]``."""
-    ap = argparse.ArgumentParser(prog="python -m zeroshot.merging.make_expert", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m zeroshot.merging.make_expert",
+        description=__doc__.splitlines()[0],
+        formatter_class=HelpFormatter,
+    )
     ap.add_argument("--base", required=True, help="base checkpoint (medclip trainer checkpoint) or model name")
     ap.add_argument("--out", required=True, help="expert checkpoint file to write")
     ap.add_argument("--config", action="append", default=[], help="YAML file(s) of ExpertConfig keys")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides, e.g. modality=ct mode=lora epochs=2")
+    add_overrides(ap, "ExpertConfig (e.g. modality=ct mode=lora epochs=2)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        cfg = load_config(ExpertConfig, args.config, args.overrides)
+        cfg = load_config(ExpertConfig, args.config, overrides_from(args, "make_expert"))
         summary = make_expert(args.base, args.out, cfg)
     except (ValueError, FileNotFoundError) as e:  # ConfigError, missing data / checkpoints
         ap.exit(2, f"make_expert: error: {e}\n")

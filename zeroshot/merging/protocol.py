@@ -133,12 +133,15 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
     log.info("coefficient: %s", to_dict(m.coef))
     log.info("pair: %d differing tensors (text differs: %s)", len(pair.differing), pair.text_differs)
 
+    used = [c for c in cfg.corruptions if not (c in MODALITY_ONLY and modality not in MODALITY_ONLY[c])]
+    total = 1 + len(novel) + len(used) * len(cfg.severities)
+
     def run(key, view, images, methods):
         t = time.perf_counter()
         settings[key] = r = _setting(pair, view, images, cfg, methods, lowrank, tok, text_cache)
         lam = (r["methods"].get("t3") or {}).get("lambda") or {}
-        log.info("setting %s: %d images, %.1fs; t3 lambda mean %s [%s, %s]", key, len(images),
-                 time.perf_counter() - t, lam.get("mean"), lam.get("min"), lam.get("max"))  # fmt: skip
+        log.info("setting %d/%d %s: %d images, %.1fs; t3 lambda mean %s [%s, %s]", len(settings), total, key,
+                 len(images), time.perf_counter() - t, lam.get("mean"), lam.get("min"), lam.get("max"))  # fmt: skip
 
     view = modality_view(suite, ds, modality, path=cfg.test_split, max_samples=cfg.max_samples, seed=cfg.seed)
     run("in_domain", view, load_images(view, preprocess), m.methods)

@@ -19,12 +19,14 @@ def markdown(report: dict) -> str:
     s = report["settings"]
     novel = ", ".join(report.get("novel_modalities", []))
     corr = sorted({k.split("@")[0] for k in s if "@" in k})
+    sev = sorted({int(k.split("@")[1]) for k in s if "@" in k})
+    sev_text = ", ".join(map(str, sev)) or "none"  # the severities this run used
     lines = [
         f"# Merging report: expert `{report.get('expert_modality')}` ({report.get('architecture')})",
         "",
         f"- base: `{report.get('base')}`; expert: `{report.get('expert')}`",
         f"- in-domain: {s['in_domain']['n']} images; other modalities: {novel}; "
-        f"corruptions: {', '.join(corr) or 'none'} x severities 1-5",
+        f"corruptions: {', '.join(corr) or 'none'} x severities {sev_text}",
         f"- differing tensors: {report.get('differing_tensors')}; text side differs: {report.get('text_differs')}; "
         f"run wall {report.get('wall_s', 0):.0f} s, peak RSS {report.get('peak_rss_mb', 0):.0f} MB",
         "- ER: error reduction vs the zero-shot base (%); mCE: base = 100; cost: ms per 1000 images on this "
