@@ -40,6 +40,7 @@ class EvalOptions:
     amp: bool = False  # bf16 autocast for the image tower on CUDA
     cache: dict | None = None  # image source -> feature row, shared within one run (clean images only)
     bootstrap: BootstrapConfig | None = field(default_factory=BootstrapConfig)  # None: no CIs
+    feature_store: object | None = None  # zeroshot.feature_store.FeatureStore: features kept across runs
     auto_threads: bool = False  # True: while decode workers run, torch uses at most (cores - workers) threads
     keep_scores: bool = True  # results carry ``_scores`` (cosine, labels, keys) for --compare and analyses
 
@@ -59,7 +60,7 @@ def _key(source):
 def _no_cache(opts: EvalOptions) -> EvalOptions:
     import dataclasses
 
-    return dataclasses.replace(opts, cache=None)
+    return dataclasses.replace(opts, cache=None, feature_store=None)
 
 
 @torch.no_grad()
@@ -82,9 +83,16 @@ def encode_images(
     cache = opts.cache if array_transform is None else None
     if cache is not None:
         todo = [s for s in dict.fromkeys(map(_key, sources)) if s not in cache]
+        if todo and opts.feature_store is not None:
+            todo = _from_store(opts.feature_store, todo, cache, device)
         if todo:
             new = encode_images(model, preprocess, todo, device=device, opts=_no_cache(opts), during=during)
             cache.update(zip(todo, new))
+            if opts.feature_store is not None:
+                from .feature_store import source_sha256
+
+                for src, f in zip(todo, new):
+                    opts.feature_store.put(source_sha256(src), f.cpu().numpy())
         elif during is not None:
             during()
         if not sources:
@@ -107,6 +115,20 @@ def encode_images(
     if feats:
         out = torch.cat(feats)
     return out
+
+
+def _from_store(store, todo: list, cache: dict, device) -> list:
+    """Fill ``cache`` from the on-disk store; return the sources still to encode."""
+    from .feature_store import source_sha256
+
+    left = []
+    for src in todo:
+        row = store.get(source_sha256(src))
+        if row is None:
+            left.append(src)
+        else:
+            cache[src] = torch.from_numpy(np.asarray(row)).to(device)
+    return left
 
 
 @contextlib.contextmanager
