@@ -3,6 +3,8 @@ curves and few-shot curves. Each function writes one PNG and returns its path.""
 
 from __future__ import annotations
 
+import textwrap
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +12,42 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+_PALETTE = (  # matplotlib's tab10, then tab10's darker relatives: 20 distinct colours
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#0b3d66", "#a64d00", "#15601a", "#7a1414", "#4f2d73", "#4d2e26", "#a3277e", "#3f3f3f", "#6b6b10", "#0b6b75",
+)  # fmt: skip
+_MARKERS = "osD^vP*X<>hp"
+
+
+def method_style(method: str) -> dict:
+    """Colour, marker and line style of a few-shot method, the same in every figure.
+
+    Methods of ``medclip-fewshot``'s list keep their position's style; any other name gets a style from
+    a hash of the name (stable across runs).
+    """
+    try:
+        from .fewshot.cli import ALL
+    except ImportError:  # pragma: no cover - the few-shot CLI is optional here
+        ALL = ()
+    i = ALL.index(method) if method in ALL else len(ALL) + zlib.crc32(method.encode()) % 64
+    return {"color": _PALETTE[i % len(_PALETTE)], "marker": _MARKERS[i % len(_MARKERS)], "ls": "-"}
+
+
+def shots_axis(ax, shots) -> None:
+    """A log2 x axis labelled with the shot counts themselves (1, 2, 4, 8, 16), not powers of two."""
+    ks = sorted({int(k) for k in shots if k > 0})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.minorticks_off()
+    ax.set_xlabel("shots per class (K)")
+
+
+def wrapped_title(ax, fig, title: str, fontsize: float = 10) -> None:
+    """A title wrapped to the figure width, so narrow figures (one bar, one dataset) do not clip it."""
+    chars = max(16, int(fig.get_figwidth() * 110 / fontsize))  # about 11 characters per inch at 10 pt
+    ax.set_title(textwrap.fill(title, width=chars), fontsize=fontsize)
 
 
 def _save(fig, path: Path) -> Path:
@@ -32,7 +70,7 @@ def modality_bars(per_modality: dict, path: Path, title: str) -> Path:
         ax.legend(fontsize=8, loc="lower right")
     ax.set_ylim(0, 105)
     ax.set_ylabel("score (%)")
-    ax.set_title(title, fontsize=10)
+    wrapped_title(ax, fig, title)
     return _save(fig, path)
 
 
@@ -54,7 +92,7 @@ def reliability_diagrams(items: list[tuple[str, dict]], path: Path) -> Path:
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{name}  ECE={100 * rel['ece']:.1f}%", fontsize=9)
+        wrapped_title(ax, fig, f"{name}  ECE={100 * rel['ece']:.1f}%", fontsize=9)
     return _save(fig, path)
 
 
@@ -65,7 +103,7 @@ def severity_curves(curves: dict[str, list[float]], clean: float, path: Path, ti
         ax.plot(range(0, len(errs) + 1), [100 * clean] + [100 * e for e in errs], marker="o", ms=3, label=name)
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("top-1 error (%)")
-    ax.set_title(title, fontsize=10)
+    wrapped_title(ax, fig, title)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
 
@@ -80,19 +118,21 @@ def fewshot_curves(
         ax.axhline(100 * v, ls="--", lw=1, color="gray", label=f"{name} (K=0)")
     for name, pts in curves.items():
         ks = sorted(pts)
+        style = method_style(name)
         ax.errorbar(
             ks,
             [100 * pts[k][0] for k in ks],
             yerr=[100 * pts[k][1] for k in ks],
-            marker="o",
+            marker=style["marker"],
+            color=style["color"],
+            ls=style["ls"],
             ms=3,
             capsize=2,
             label=name,
         )
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("shots per class (K)")
+    shots_axis(ax, [k for pts in curves.values() for k in pts])
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(title, fontsize=10)
+    wrapped_title(ax, fig, title)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -107,6 +147,6 @@ def roc_curves(curves: list[tuple[str, dict]], path: Path, title: str) -> Path:
     ax.set_ylim(0, 1)
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
-    ax.set_title(title, fontsize=9)
+    wrapped_title(ax, fig, title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)

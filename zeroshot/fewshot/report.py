@@ -133,22 +133,16 @@ def plot_curves(summary: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     avg = summary["fewshot_average"]
     subset = {c["method"] for c in summary["fewshot"] if "test_subset" in c}
-    colors, markers = plt.get_cmap("tab10").colors, "osD^vP*X<>hp"
-    for i, m in enumerate(dict.fromkeys(a["method"] for a in avg)):
+    from ..plots import method_style, shots_axis  # the same colour per method as the suite report's curves
+
+    for m in dict.fromkeys(a["method"] for a in avg):
         pts = sorted((a["k"], a["accuracy"]) for a in avg if a["method"] == m)
         if pts and pts[0][0] == 0:
             ax.axhline(pts[0][1], ls="--", color="gray", label=f"{m} (K=0)")
             continue
-        ax.plot(
-            [p[0] for p in pts],
-            [p[1] for p in pts],
-            marker=markers[i % len(markers)],
-            color=colors[i % len(colors)],
-            ls="-" if i < len(colors) else "-.",  # a second pass over the palette changes the line style
-            label=m + (" (test subset)" if m in subset else ""),
-        )
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("shots per class (K)")
+        label = m + (" (test subset)" if m in subset else "")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], **method_style(m), label=label)
+    shots_axis(ax, [a["k"] for a in avg])
     ax.set_ylabel("accuracy (%)")
     ax.set_title("few-shot accuracy (mean over seeds and datasets)")
     ax.grid(alpha=0.3)
