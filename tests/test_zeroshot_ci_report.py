@@ -49,3 +49,45 @@ def test_ci_width_shrinks_with_more_images():
         ci = classification_cis(y, cos, p, BootstrapConfig(resamples=300), which=("accuracy",))["accuracy"]
         widths.append(ci["high"] - ci["low"])
     assert 0.35 < widths[1] / widths[0] < 0.65
+
+
+def test_cli_compare_two_models_and_two_report_folders(tmp_path, checkpoint, demo_root, capsys):  # noqa: F811
+    import torch
+
+    import medclip
+
+    torch.manual_seed(5)
+    other, _, _ = medclip.create_model("medclip-tiny")
+    ckpt_b = tmp_path / "b.pt"
+    torch.save(
+        {
+            "epoch": 0,
+            "step": 0,
+            "name": "medclip-tiny",
+            "state_dict": other.state_dict(),
+            "optimizer": {},
+            "scaler": {},
+            "config": {},
+        },
+        ckpt_b,
+    )
+    common = ["--suite", "demo", "--data-root", str(demo_root), "--workers", "0", "--bootstrap-resamples", "200"]
+    out = tmp_path / "cmp"
+    assert cli([*common, "--compare", str(checkpoint), str(ckpt_b), "--out", str(out)]) == 0
+    cmp = json.loads((out / "comparison.json").read_text())
+    assert [r["dataset"] for r in cmp["datasets"]] == ["demo", "demo_shifted"]
+    assert cmp["bootstrap"]["resamples"] == 200 and cmp["correction"] == "holm"
+    assert all(r["verdict"] in ("better", "tie", "worse") and r["test"] == "McNemar exact" for r in cmp["datasets"])
+    assert "Head-to-head" in (out / "comparison.md").read_text()
+    # the same comparison from two report folders (saved scores, no model needed)
+    for name, ck in (("ra", checkpoint), ("rb", ckpt_b)):
+        assert cli([*common, "--model", str(ck), "--out", str(tmp_path / name), "--calibrate"]) == 0
+    from zeroshot.stats.temperature_store import load_temperature
+
+    assert load_temperature(ckpt_b, "demo", "demo", None) is not None  # saved beside b.pt by --calibrate
+    out2 = tmp_path / "cmp2"
+    assert cli([*common, "--compare", str(tmp_path / "ra"), str(tmp_path / "rb"), "--out", str(out2)]) == 0
+    cmp2 = json.loads((out2 / "comparison.json").read_text())
+    for r1, r2 in zip(cmp["datasets"], cmp2["datasets"]):
+        assert r1["mcnemar"] == r2["mcnemar"] and r1["bootstrap"]["diff"] == r2["bootstrap"]["diff"]
+    assert "p_holm" in capsys.readouterr().out

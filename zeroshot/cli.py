@@ -20,6 +20,8 @@ from medclip.config import ConfigError, to_dict
 from medclip.models.load import load_model
 from medclip.progress import Progress
 
+from .cli_evidence import add_evidence_args, apply_suite_overrides, bootstrap_config, feature_store, run_evidence
+
 log = logging.getLogger("zeroshot")
 
 
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fewshot-results", nargs="+", default=None, help="few-shot results files/folders to plot")
     p.add_argument("--quiet", action="store_true", help="no progress lines/bars on stderr (results still printed)")
+    add_evidence_args(p)  # CIs, --compare, --calibrate, --prompt-sensitivity, --clinical, --subgroups
     return p
 
 
@@ -75,27 +78,44 @@ def main(argv: list[str] | None = None) -> dict:
         for name, description in list_suites():
             print(f"{name:<12} {description}")
         return {}
-    for flag in ("suite", "model"):
+    for flag in ("suite",) if args.compare else ("suite", "model"):
         if getattr(args, flag) is None:
             parser.error(f"the following arguments are required: --{flag}")
     t0 = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
     suite = load_suite(args.suite, args.data_root)
+    apply_suite_overrides(args, suite)
     datasets = select(suite, args.datasets)
     device = cli_device(args.device)
+    if args.compare:
+        from .cli_evidence import run_compare
+
+        opts = EvalOptions(
+            batch_size=args.batch_size,
+            workers=args.workers,
+            max_samples=args.max_samples,
+            seed=args.seed,
+            cache={},
+            bootstrap=bootstrap_config(args),
+        )
+        return run_compare(args, suite, datasets, device, opts)
     progress = Progress("medclip-eval", quiet=args.quiet)
     progress.stage(f"loading {args.model} on {device}")
     model, preprocess, tokenizer, info = load_model(args.model, args.pretrained, device, args.precision)
     opts = EvalOptions(
         batch_size=args.batch_size, workers=args.workers, max_samples=args.max_samples, seed=args.seed, cache={}
     )
+    opts.bootstrap, opts.feature_store = bootstrap_config(args), feature_store(args, model, preprocess)
     results = evaluate_suite(
         model, tokenizer, suite, preprocess=preprocess, device=device, datasets=datasets, opts=opts, progress=progress
     )
     extras = run_extras(
         args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info, progress=progress
     )
+    extras.update(run_evidence(args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info))
+    if opts.feature_store is not None:
+        opts.feature_store.save()
     options = {k: v for k, v in vars(args).items() if k not in ("model", "pretrained")}
     options["device"] = str(device)
     options["seconds"] = round(time.perf_counter() - t0, 2)

@@ -39,6 +39,7 @@ def add_evidence_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="a second suite file (other prompts, same datasets): --model with it vs --model with --suite",
     )
+    g.add_argument("--feature-cache", default=None, help="folder of on-disk image features (repeated analyses)")
     g.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts (after Holm)")
     g.add_argument("--medmnist-size", type=int, default=None, choices=(28, 64, 128, 224), help="npz image size")
 
@@ -54,6 +55,15 @@ def bootstrap_config(args: argparse.Namespace) -> BootstrapConfig | None:
     if args.no_ci:
         return None
     return BootstrapConfig(resamples=args.bootstrap_resamples, level=args.ci_level, seed=args.bootstrap_seed)
+
+
+def feature_store(args: argparse.Namespace, model, preprocess):
+    """A :class:`zeroshot.feature_store.FeatureStore` for ``--feature-cache`` (None without it)."""
+    if not getattr(args, "feature_cache", None):
+        return None
+    from .feature_store import FeatureStore
+
+    return FeatureStore(args.feature_cache, model, preprocess)
 
 
 def run_evidence(args, suite, datasets, results, model, preprocess, tokenizer, device, opts, info) -> dict:
@@ -107,11 +117,15 @@ def _side(spec: str, args, suite, datasets, device, opts) -> tuple[str, list[dic
         from .compare import load_scores
 
         return spec, load_scores(spec)
-    from .cli import load_model
+    from medclip.models.load import load_model
+
     from .evaluate import evaluate_suite
 
     model, preprocess, tokenizer, info = load_model(spec, None, device, args.precision)
+    opts.cache, opts.feature_store = {}, feature_store(args, model, preprocess)  # never reuse another model's
     res = evaluate_suite(model, tokenizer, suite, preprocess=preprocess, device=device, datasets=datasets, opts=opts)
+    if opts.feature_store is not None:
+        opts.feature_store.save()
     return info["id"], res
 
 
@@ -121,7 +135,6 @@ def run_compare(args, suite, datasets, device, opts) -> dict:
 
     cfg = opts.bootstrap or BootstrapConfig()
     name_a, res_a = _side(args.compare[0], args, suite, datasets, device, opts)
-    opts.cache = {}  # features of A's model must not be reused for B
     name_b, res_b = _side(args.compare[1], args, suite, datasets, device, opts)
     cmp = {**compare_runs(res_a, res_b, cfg, args.alpha), "a": name_a, "b": name_b, "suite": suite.name}
     out = Path(args.out or Path("reports") / f"{suite.name}_compare")
