@@ -84,3 +84,71 @@ def test_pooled_seeds_resample_images_not_seeds():
     assert np.std(loop) == pytest.approx((r["diff"]["high"] - r["diff"]["low"]) / 3.92, rel=0.2)
     with pytest.raises(ValueError, match="same images"):
         compare_pooled(seeds, base[:10])
+
+
+def test_fewshot_records_against_zeroshot_and_the_report_hook(tmp_path):
+    from zeroshot.fewshot.report import markdown, summarize
+    from zeroshot.stats.fewshot_compare import compare_to_zeroshot
+
+    rng = np.random.default_rng(0)
+    n = 300
+    zs = (rng.random(n) < 0.6).astype(int)
+    recs = [
+        {
+            "setting": "fewshot",
+            "dataset": "d",
+            "method": "zeroshot",
+            "k": 0,
+            "seed": 0,
+            "accuracy": zs.mean(),
+            "error": 0,
+            "macro_f1": 0,
+            "correct": zs.tolist(),
+        }
+    ]
+    for seed in (1, 2, 3):
+        good = np.maximum(zs, rng.random(n) < 0.3).astype(int)  # zero-shot plus extra hits
+        same = np.where(rng.random(n) < 0.05, 1 - zs, zs)  # zero-shot up to a few random flips
+        for m, c in (("good", good), ("same", same)):
+            recs.append(
+                {
+                    "setting": "fewshot",
+                    "dataset": "d",
+                    "method": m,
+                    "k": 4,
+                    "seed": seed,
+                    "accuracy": c.mean(),
+                    "error": 0,
+                    "macro_f1": 0,
+                    "correct": c.tolist(),
+                }
+            )
+    sub = [5, 7, 9, 11] * 10
+    recs.append(
+        {
+            "setting": "fewshot",
+            "dataset": "d",
+            "method": "sub",
+            "k": 4,
+            "seed": 1,
+            "accuracy": 0,
+            "error": 0,
+            "macro_f1": 0,
+            "correct": zs[sub].tolist(),
+            "test_index": sub,
+        }
+    )
+    rows = {r["method"]: r for r in compare_to_zeroshot(recs, BootstrapConfig(resamples=300))}
+    assert rows["good"]["verdict"] == "better" and rows["same"]["verdict"] == "tie"
+    assert rows["sub"]["diff"]["estimate"] == 0.0 and rows["sub"]["n"] == 40
+    good = np.array([r["correct"] for r in recs if r["method"] == "good"])
+    assert rows["good"]["diff"]["estimate"] == pytest.approx(good.mean() - zs.mean())
+    assert rows["good"]["seed_accuracies"] == pytest.approx(good.mean(1).tolist())
+    assert (
+        rows["good"]["p_holm"] == pytest.approx(min(1.0, 3 * rows["good"]["p"]), abs=1e-12)
+        or rows["good"]["p_holm"] >= rows["good"]["p"]
+    )
+    s = summarize(recs)
+    assert len(s["vs_zeroshot"]) == 3
+    assert "Against zero-shot" in markdown(s) and "**better**" in markdown(s)
+    assert summarize([r for r in recs if r["method"] != "zeroshot"])["vs_zeroshot"] == []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..stats.fewshot_compare import compare_to_zeroshot, markdown_vs_zeroshot
 from .aggregate import harmonic_mean, hm_of_means, mean_of_hms, seed_stats
 
 
@@ -66,6 +67,7 @@ def summarize(records: list[dict], ddof: int = 0) -> dict:
         "fewshot_average": cross,
         "base_to_novel": b2n,
         "base_to_novel_average": b2n_avg,
+        "vs_zeroshot": compare_to_zeroshot(records),  # rows only for records carrying per-image `correct`
     }
 
 
@@ -120,6 +122,7 @@ def markdown(summary: dict, command: str = "") -> str:
                 f"{c['mean_of_hms']:.2f} |"
             )
         lines.append("")
+    lines += markdown_vs_zeroshot(summary.get("vs_zeroshot") or [])
     return "\n".join(lines)
 
 
