@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import BuildConfig
+from .interop import open_clip_train_flags
 from .plan import Plan, make_sources, plan_build
 from .state import finalize, load_done, save_record, write_json
 from .writer import ChunkTask, write_chunk
@@ -202,6 +203,7 @@ def _finalize_splits(cfg: BuildConfig, plan: Plan, done: dict, root: Path, repor
             "bytes": sum(s["bytes"] for s in man["shards"]),
             "skipped": man["skipped"]["by_reason"],
             "excluded": man["excluded"],
+            "open_clip_train": open_clip_train_flags(root / split, man) if man["num_shards"] else None,
         }
 
 

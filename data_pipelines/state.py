@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from .config import FORMAT_VERSION
+from .interop import open_clip_train_args
 from .writer import file_sha256
 
 MAX_SKIP_RECORDS = 1000
@@ -127,6 +128,8 @@ def finalize(split_dir: Path, split: str, records: list[dict], *, prefix: str, m
         "chunks": chunks,
         **meta,
     }
+    if shards:  # open_clip_train's --train-data (relative to this folder) and --train-num-samples
+        manifest["open_clip_train"] = open_clip_train_args(split_dir, manifest)
     write_json(split_dir / "sizes.json", {s["file"]: s["count"] for s in shards})
     write_json(split_dir / "manifest.json", manifest)
     shutil.rmtree(tmp, ignore_errors=True)

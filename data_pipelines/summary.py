@@ -12,6 +12,9 @@ def print_summary(report, *, workers: int = 1, log=print) -> None:
             f"  {split:<14} {s['samples']:>7} samples {s['shards']:>4} shards {s['bytes'] / 1e6:8.1f} MB"
             f"  skipped: {skipped}  excluded: {s['excluded']}"
         )
+    train = report.splits.get("train")
+    if train and train.get("open_clip_train"):
+        log(f"  open_clip_train: {train['open_clip_train']}")
     cs = report.caption_stats
     if cs:
         log(

@@ -12,6 +12,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from .interop import open_clip_train_flags
 from .sources.base import MODALITIES
 from .writer import file_sha256
 
@@ -124,6 +125,8 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
     if manifest.get("num_samples") != total:
         bad(f"manifest num_samples {manifest.get('num_samples')} != {total} samples found")
     log(f"  {'ok  ' if not problems else 'BAD '} {d}: {total} samples in {len(sizes)} shards")
+    if sizes and not problems:
+        log(f"       open_clip_train: {open_clip_train_flags(d, manifest)}")
     return problems
 
 
