@@ -150,3 +150,34 @@ def roc_curves(curves: list[tuple[str, dict]], path: Path, title: str) -> Path:
     wrapped_title(ax, fig, title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def confusion_matrix(m: list[list[int]], classnames: list[str], path: Path, title: str) -> Path:
+    """Row-normalised confusion matrix (rows = true class) with the counts written in the cells."""
+    a = np.asarray(m, dtype=float)
+    rows = a / np.maximum(a.sum(1, keepdims=True), 1)
+    n = len(classnames)
+    side = min(12.0, 2.0 + 0.45 * n)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels([c[:28] for c in classnames], rotation=90, fontsize=6)
+    ax.set_yticklabels([c[:28] for c in classnames], fontsize=6)
+    if n <= 25:
+        for i in range(n):
+            for j in range(n):
+                if a[i, j]:
+                    ax.text(
+                        j,
+                        i,
+                        int(a[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=5,
+                        color="white" if rows[i, j] > 0.5 else "black",
+                    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)

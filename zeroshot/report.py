@@ -191,6 +191,11 @@ def write_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
             agg["per_modality"], out / "per_modality.png", f"{report['suite']['name']} — {report['model']['id']}"
         )
         pf["per-modality scores"] = "per_modality.png"
+    for r in report["datasets"]:
+        if r["status"] == "ok" and "confusion" in r.get("metrics", {}):
+            fn = f"confusion_{r['name']}.png"
+            plots.confusion_matrix(r["metrics"]["confusion"], r["classnames"], out / fn, f"{r['name']}: confusion")
+            pf[f"confusion matrix ({r['name']})"] = fn
     rel = [(r["name"], r["reliability"]) for r in report["datasets"] if r["status"] == "ok" and "reliability" in r]
     if rel:
         plots.reliability_diagrams(rel, out / "reliability.png")
