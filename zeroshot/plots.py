@@ -23,13 +23,11 @@ _MARKERS = "osD^vP*X<>hp"
 def method_style(method: str) -> dict:
     """Colour, marker and line style of a few-shot method, the same in every figure.
 
-    Methods of ``medclip-fewshot``'s list keep their position's style; any other name gets a style from
+    Methods of ``medclip.prompt.config.METHODS`` keep their position's style; any other name gets a style from
     a hash of the name (stable across runs).
     """
-    try:
-        from .fewshot.cli import ALL
-    except ImportError:  # pragma: no cover - the few-shot CLI is optional here
-        ALL = ()
+    from medclip.prompt.config import METHODS as ALL  # the library's method list (no import of the CLI)
+
     i = ALL.index(method) if method in ALL else len(ALL) + zlib.crc32(method.encode()) % 64
     return {"color": _PALETTE[i % len(_PALETTE)], "marker": _MARKERS[i % len(_MARKERS)], "ls": "-"}
 
