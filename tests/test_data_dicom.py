@@ -100,9 +100,17 @@ def dicom_build(tmp_path_factory):
         shutil.copy(_local(name), root / name)
     out = tmp / "out"
     logs = io.StringIO()
-    cfg = load_build_config(None, ["sources={}", "sources.real.type=dicom", f"sources.real.root={root}",
-                                   "sources.real.labels=[normal]", "image.max_side=128",
-                                   "hygiene.dedup=none"])  # fmt: skip  (same pixels under several syntaxes)
+    cfg = load_build_config(
+        None,
+        [
+            "sources={}",
+            "sources.real.type=dicom",
+            f"sources.real.root={root}",
+            "sources.real.labels=[normal]",
+            "image.max_side=128",
+            "hygiene.dedup=none",
+        ],
+    )  # fmt: skip  (same pixels under several syntaxes)
     rep = build(cfg, out=out, workers=1, progress=False, log=lambda *a: print(*a, file=logs))
     return root, out, rep, logs.getvalue()
 
