@@ -75,8 +75,8 @@ RULES = [
     Rule(r"medclip-fewshot", "flags", "few-shot protocol runs take minutes"),
     Rule(r"make_expert|medclip-merge", "flags", "fine-tuning an expert and the merge protocol take minutes"),
     Rule(r"^medclip-train --config configs/train/demo\.yaml", "run", slow=True,
-         tiny="model.name=medclip-tiny total_steps=2 epochs=1 data.batch_size=8 data.workers=0 eval.args.max_samples=17 "
-              "run_dir=runs/docs_train"),
+         tiny="model.name=medclip-tiny total_steps=2 epochs=1 data.batch_size=8 data.workers=0 "
+              "eval.args.max_samples=17 run_dir=runs/docs_train"),
     Rule(r"^medclip-export ", "run", slow=True),
     Rule(r"create_model_from_pretrained\('local-dir:exported/demo'\)", "run", slow=True),
 ]  # fmt: skip
