@@ -14,6 +14,7 @@ import json
 import tarfile
 from pathlib import Path
 
+from . import sources as _sources  # noqa: F401  (load the sources package before imageio: breaks an init-order cycle)
 from .imageio import decode_bytes, pixel_sha256
 from .sources.base import SkipError
 from .sources.files import IMAGE_EXTS
