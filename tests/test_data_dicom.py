@@ -4,8 +4,6 @@ import io
 import json
 import shutil
 import tarfile
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +11,10 @@ from PIL import Image
 
 pydicom = pytest.importorskip("pydicom")
 
+from dicom_fixtures import hand_window, local_file, read  # noqa: E402
+
 from data_pipelines.build import build  # noqa: E402
 from data_pipelines.config import load_build_config  # noqa: E402
-from data_pipelines.sources.dicom import local_pydicom_files  # noqa: E402
 from medclip.imaging.dicom import decode_frames, modality_from_tag  # noqa: E402
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "RG3_UNCR.dcm", "US1_UNCR.dcm", "emri_small.dcm",
@@ -29,58 +28,31 @@ PHI_KEYWORDS = {
 }  # fmt: skip
 
 
-def _local(name: str) -> str:
-    hits = [f for f in local_pydicom_files() if Path(f).name == name]
-    if not hits:
-        pytest.skip(f"{name} not installed locally")
-    assert Path(hits[0]).is_file()  # on disk: no download involved
-    return hits[0]
-
-
-def _read(name):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pydicom.dcmread(_local(name))
-
-
-def _expected_window(x, c, w):
-    """Hand-written DICOM linear VOI, pixel by pixel."""
-    out = np.empty(x.shape, np.uint8)
-    for idx, v in np.ndenumerate(x):
-        if v <= c - 0.5 - (w - 1) / 2:
-            out[idx] = 0
-        elif v > c - 0.5 + (w - 1) / 2:
-            out[idx] = 255
-        else:
-            out[idx] = int(np.floor(((v - (c - 0.5)) / (w - 1) + 0.5) * 255 + 0.5))
-    return out
-
-
 def test_ct_rescale_and_soft_tissue_preset_against_hand_computation():
-    ds = _read("CT_small.dcm")
+    ds = read("CT_small.dcm")
     assert "WindowCenter" not in ds and float(ds.RescaleIntercept) == -1024.0
     ((px, how),) = decode_frames(ds, [0], modality="ct", window="auto", center=None, width=None)
     hu = ds.pixel_array[:16, :16].astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     assert how["window"] == "soft_tissue"
-    np.testing.assert_array_equal(px[:16, :16], _expected_window(hu, 40.0, 400.0))
+    np.testing.assert_array_equal(px[:16, :16], hand_window(hu, 40.0, 400.0))
     ((lung, _),) = decode_frames(ds, [0], modality="ct", window="lung", center=None, width=None)
-    np.testing.assert_array_equal(lung[:16, :16], _expected_window(hu, -600.0, 1500.0))
+    np.testing.assert_array_equal(lung[:16, :16], hand_window(hu, -600.0, 1500.0))
 
 
 def test_mr_window_from_file():
-    ds = _read("MR_small.dcm")
+    ds = read("MR_small.dcm")
     ((px, how),) = decode_frames(ds, [0], modality="mri", window="auto", center=None, width=None)
     assert how["window"] == "file"
-    np.testing.assert_array_equal(px, _expected_window(ds.pixel_array.astype(float), 600.0, 1600.0))
+    np.testing.assert_array_equal(px, hand_window(ds.pixel_array.astype(float), 600.0, 1600.0))
 
 
 def test_monochrome1_is_inverted():
-    ds = _read("RG3_UNCR.dcm")
+    ds = read("RG3_UNCR.dcm")
     assert ds.PhotometricInterpretation == "MONOCHROME1"
     ((px, how),) = decode_frames(ds, [0], modality="xray", window="auto", center=None, width=None)
     assert how["inverted"] is True
     raw = ds.pixel_array[::97, ::97].astype(float)
-    np.testing.assert_array_equal(px[::97, ::97], 255 - _expected_window(raw, 550.0, 1024.0))
+    np.testing.assert_array_equal(px[::97, ::97], 255 - hand_window(raw, 550.0, 1024.0))
     ds.PhotometricInterpretation = "MONOCHROME2"
     ((px2, _),) = decode_frames(ds, [0], modality="xray", window="auto", center=None, width=None)
     np.testing.assert_array_equal(px, 255 - px2)
@@ -97,7 +69,7 @@ def dicom_build(tmp_path_factory):
     root = tmp / "in"
     root.mkdir()
     for name in FILES:
-        shutil.copy(_local(name), root / name)
+        shutil.copy(local_file(name), root / name)
     out = tmp / "out"
     logs = io.StringIO()
     cfg = load_build_config(

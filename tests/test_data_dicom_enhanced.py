@@ -17,13 +17,14 @@ from PIL import Image
 
 pydicom = pytest.importorskip("pydicom")
 
+from dicom_fixtures import hand_window, local_file, read  # noqa: E402
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid  # noqa: E402
 
 from data_pipelines.build import build  # noqa: E402
 from data_pipelines.config import load_build_config  # noqa: E402
 from data_pipelines.sources.base import Item, Skip, SkipError, hashed_id  # noqa: E402
-from data_pipelines.sources.dicom import DicomSource, DicomSourceConfig, local_pydicom_files  # noqa: E402
+from data_pipelines.sources.dicom import DicomSource, DicomSourceConfig  # noqa: E402
 from data_pipelines.sources.files import FolderSource, FolderSourceConfig  # noqa: E402
 from medclip.imaging.dicom import NON_IMAGE_SOP_CLASSES, decode_frames  # noqa: E402
 
@@ -37,34 +38,8 @@ NON_IMAGE_FILES = {  # real pydicom test files and the SOP class each carries
 IMAGE_FILES = ["CT_small.dcm", "MR_small.dcm", "US1_UNCR.dcm"]
 
 
-def _local(name: str) -> str:
-    hits = [f for f in local_pydicom_files() if Path(f).name == name]
-    if not hits:
-        pytest.skip(f"{name} not installed locally")
-    return hits[0]
-
-
-def _read(name: str):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pydicom.dcmread(_local(name))
-
-
-def _hand_window(x: np.ndarray, c: float, w: float) -> np.ndarray:
-    """PS3.3 C.11.2.1.2.1, written out by its three cases, pixel by pixel, to 0..255 rounded half up."""
-    out = np.empty(x.shape, np.uint8)
-    for idx, v in np.ndenumerate(x):
-        if v <= c - 0.5 - (w - 1) / 2:
-            out[idx] = 0
-        elif v > c - 0.5 + (w - 1) / 2:
-            out[idx] = 255
-        else:
-            out[idx] = int(np.floor(((v - (c - 0.5)) / (w - 1) + 0.5) * 255 + 0.5))
-    return out
-
-
 def test_enhanced_ct_applies_shared_functional_groups_against_hand_computation():
-    ds = _read("eCT_Supplemental.dcm")
+    ds = read("eCT_Supplemental.dcm")
     assert "RescaleIntercept" not in ds and "WindowCenter" not in ds  # only in the functional groups
     shared = ds.SharedFunctionalGroupsSequence[0]
     pvt, voi = shared.PixelValueTransformationSequence[0], shared.FrameVOILUTSequence[0]
@@ -77,13 +52,13 @@ def test_enhanced_ct_applies_shared_functional_groups_against_hand_computation()
         assert how == {"rescaled": True, "window": "file"}
         # every 7th pixel in both directions (the pixel loop is slow); exact equality, both frames
         hu = raw[f, ::7, ::7].astype(np.float64) * slope + intercept
-        np.testing.assert_array_equal(px[::7, ::7], _hand_window(hu, c, w))
+        np.testing.assert_array_equal(px[::7, ::7], hand_window(hu, c, w))
         assert (px == 255).mean() < 0.01  # was all white before the functional groups were applied
         assert 0.3 < (px == 0).mean() < 0.9  # air and the table are black, the body is grey
 
 
 def test_enhanced_per_frame_group_overrides_shared():
-    ds = copy.deepcopy(_read("eCT_Supplemental.dcm"))
+    ds = copy.deepcopy(read("eCT_Supplemental.dcm"))
     pvt, voi = Dataset(), Dataset()
     pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = "2", "-2000", "US"
     voi.WindowCenter, voi.WindowWidth = "300", "1500"
@@ -91,14 +66,14 @@ def test_enhanced_per_frame_group_overrides_shared():
     ds.PerFrameFunctionalGroupsSequence[1].FrameVOILUTSequence = [voi]
     raw = ds.pixel_array
     (px0, _), (px1, _) = decode_frames(ds, [0, 1], modality="ct", window="auto", center=None, width=None)
-    np.testing.assert_array_equal(px0[::9, ::9], _hand_window(raw[0, ::9, ::9] - 1024.0, 49.0, 102.0))
+    np.testing.assert_array_equal(px0[::9, ::9], hand_window(raw[0, ::9, ::9] - 1024.0, 49.0, 102.0))
     np.testing.assert_array_equal(
-        px1[::9, ::9], _hand_window(raw[1, ::9, ::9].astype(np.float64) * 2 - 2000.0, 300.0, 1500.0)
+        px1[::9, ::9], hand_window(raw[1, ::9, ::9].astype(np.float64) * 2 - 2000.0, 300.0, 1500.0)
     )
     # an explicit window from the config still wins over the file's frame window
     ((px, how),) = decode_frames(ds, [1], modality="ct", window="auto", center=40.0, width=400.0)
     assert how["window"] == [40.0, 400.0]
-    np.testing.assert_array_equal(px[::9, ::9], _hand_window(raw[1, ::9, ::9] * 2.0 - 2000.0, 40.0, 400.0))
+    np.testing.assert_array_equal(px[::9, ::9], hand_window(raw[1, ::9, ::9] * 2.0 - 2000.0, 40.0, 400.0))
 
 
 def test_non_image_sop_class_names_match_the_dicom_dictionary():
@@ -136,7 +111,7 @@ def mixed_build(tmp_path_factory):
     root = tmp / "in"
     root.mkdir()
     for name in [*NON_IMAGE_FILES, *IMAGE_FILES]:
-        shutil.copy(_local(name), root / name)
+        shutil.copy(local_file(name), root / name)
     _synth(root / "sr_with_pixels.dcm", "1.2.840.10008.5.1.4.1.1.88.22", "SR")  # Enhanced SR + PixelData
     _synth(root / "sc_image.dcm", "1.2.840.10008.5.1.4.1.1.7", "OT")  # Secondary Capture: a real image
     os.symlink(tmp / "gone.dcm", root / "dangling.dcm")
@@ -235,7 +210,7 @@ def test_folder_source_counts_a_dangling_symlink(tmp_path):
 
 
 def test_malformed_frame_count_is_skipped_without_its_value(tmp_path):
-    ds = _read("badVR.dcm")  # an RT Dose whose NumberOfFrames reads "1A"
+    ds = read("badVR.dcm")  # an RT Dose whose NumberOfFrames reads "1A"
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # posing as CT
     with pydicom.config.disable_value_validation():
         ds.save_as(tmp_path / "bad.dcm")
