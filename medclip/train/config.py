@@ -74,6 +74,16 @@ class CheckpointConfig:
 
 
 @dataclass
+class DistConfig:
+    """How the model is spread over the ranks (``docs/training.md``: when to pick DDP or FSDP2)."""
+
+    strategy: str = "ddp"  # ddp (replicated weights) | fsdp (FSDP2 fully_shard per transformer block)
+    fsdp_param_dtype: str | None = None  # FSDP2 mixed precision: compute dtype of the gathered params (bf16)
+    fsdp_reduce_dtype: str | None = None  # dtype of the gradient reduce-scatter (None: the param dtype)
+    fsdp_reshard_after_forward: bool = True  # free gathered params after forward (ZeRO-3); false = ZeRO-2
+
+
+@dataclass
 class TrainConfig:
     """A full training run."""
 
@@ -89,6 +99,8 @@ class TrainConfig:
     max_bad_steps: int = 5  # stop after this many consecutive non-finite losses
     progress: bool = True  # tqdm bar on rank 0
     tensorboard: bool = True
+    peak_flops: float | None = None  # peak FLOP/s per device for the MFU field (default: GPU table, flops.py)
+    dist: DistConfig = field(default_factory=DistConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -99,6 +111,11 @@ class TrainConfig:
     def validate(self) -> None:
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.dist.strategy not in ("ddp", "fsdp"):
+            raise ConfigError(f"dist.strategy must be ddp or fsdp, got {self.dist.strategy!r}")
+        for k in ("fsdp_param_dtype", "fsdp_reduce_dtype"):
+            if getattr(self.dist, k) not in (None, "bf16", "fp16", "fp32"):
+                raise ConfigError(f"dist.{k} must be bf16, fp16, fp32 or null, got {getattr(self.dist, k)!r}")
         if self.accum_freq < 1 or self.epochs < 1:
             raise ConfigError("accum_freq and epochs must be >= 1")
         if not self.data.source_list():
