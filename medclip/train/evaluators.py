@@ -9,21 +9,23 @@ An evaluator *factory* is registered under a name and built from the ``eval.args
 
 Every rank calls the evaluator; it may shard its work over ranks (``rank`` / ``world_size``, reducing with
 ``torch.distributed``) and must return the same dict on every rank. ``medclip`` never imports the
-``zeroshot`` package: the root ``train.py`` imports ``zeroshot.train_hook``, which registers ``zeroshot``.
-medclip itself registers ``shards`` (zero-shot on labelled shards, :mod:`medclip.train.shard_eval`).
+``zeroshot`` package: ``zeroshot`` is an entry point of the ``medclip.evaluators`` group (``pyproject.toml``),
+loaded the first time that name is asked for (:func:`medclip.train.evaluator_registry.load_plugin`), so
+``medclip-train``, ``train.py`` and ``main(argv)`` all find it. medclip itself registers ``shards`` (zero-shot
+on labelled shards, :mod:`medclip.train.shard_eval`).
 """
 
 from __future__ import annotations
 
-from .evaluator_registry import EVALUATORS, Evaluator, register_evaluator
+from .evaluator_registry import ENTRY_POINT_GROUP, EVALUATORS, Evaluator, load_plugin, plugin_names, register_evaluator
 
 __all__ = ["EVALUATORS", "Evaluator", "create_evaluator", "list_evaluators", "register_evaluator"]
 
 
 def list_evaluators() -> list[str]:
-    """Registered evaluator names, sorted."""
+    """Registered evaluator names and those of installed ``medclip.evaluators`` entry points, sorted."""
     _builtin()
-    return sorted(EVALUATORS.names())
+    return sorted(set(EVALUATORS.names()) | set(plugin_names()))
 
 
 def create_evaluator(name: str, args: dict | None = None) -> Evaluator:
@@ -40,8 +42,8 @@ def create_evaluator(name: str, args: dict | None = None) -> Evaluator:
         ValueError: unknown ``name`` (naming close matches and the registered ones).
     """
     _builtin()
-    if name not in EVALUATORS.names():
-        extra = " (the 'zeroshot' evaluator is registered by importing zeroshot.train_hook, as train.py does)"
+    if name not in EVALUATORS and not load_plugin(name):
+        extra = f" (installed packages add evaluators through the {ENTRY_POINT_GROUP!r} entry-point group)"
         raise ValueError(EVALUATORS.unknown_message(name) + extra)
     return EVALUATORS.get(name)(dict(args or {}))
 
