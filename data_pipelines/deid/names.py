@@ -1,0 +1,131 @@
+"""Person-name detection: titles and cues ("Dr.", "Patient:", "signed by", "discussed with", ", MD") always
+count; the name gazetteers count only outside eponym contexts ("Jones fracture", "pouch of Douglas")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from . import gazetteer as gz
+
+# one capitalised name word: Smith, O'Brien, McDonald, Smith-Jones, Smith's; or an all-caps one (SMITH)
+CAP = r"(?:[A-Z]['\u2019])?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?(?:['\u2019]s)?"
+UPPER = r"(?:[A-Z]['\u2019])?[A-Z]{2,}(?:-[A-Z]{2,})?"
+NW = rf"(?:{CAP}|{UPPER})"
+PARTICLE = r"(?:van|von|de|del|della|da|di|la|le|du|der|den|ter|bin|ibn|al|el)"
+INITIAL = r"[A-Z]\.?"
+# a full name: optional initials, particles, up to three more words on the same line
+NAME = rf"(?:{INITIAL}[ \t]?){{0,2}}(?:{PARTICLE}[ \t]+)*{NW}(?:[ \t]+(?:{INITIAL}(?![a-z])|(?:{PARTICLE}[ \t]+)*{NW})){{0,3}}"  # noqa: E501
+LAST_FIRST = rf"{NW},[ \t]*{NW}(?:[ \t]+{INITIAL}(?![a-z]))?"
+
+# capitalised words that end a name found after a title or cue ("Dr. Smith Findings: ...")
+STOP = frozenset(
+    """
+    the an and or at on in of for to from with by was is has had reviewed called notified discussed findings
+    impression comparison history technique indication exam study report clinical conclusion recommendation
+    today yesterday tomorrow monday tuesday wednesday thursday friday saturday sunday january february march
+    april may june july august september october november december hospital clinic center centre department
+    radiology emergency er ed icu or ct mri mr us xr pet cxr ap pa lat phone tel fax pager ext md do rn np
+    phd mbbs dictated signed electronically at who were please please final preliminary addendum date time
+    mrn id acc accession dob age sex male female patient pt
+    """.split()
+)
+
+TITLE_RE = re.compile(rf"\b(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?|Doctor|Professor|Miss)[ \t]+(?P<v>{NAME})")
+_CUE_COLON = (
+    r"(?i:patient(?:'s)?[ \t]+name|patient|pt|name|mother|father|spouse|wife|husband|son|daughter|guardian|"
+    r"(?:emergency[ \t]+)?contact|next[ \t]+of[ \t]+kin|nok|guarantor|pcp|primary[ \t]+care(?:[ \t]+physician)?|"
+    r"physician|provider|attending|radiologist|technologist|tech|resident|fellow|surgeon|reader|sonographer|"
+    r"(?:referring|ordering|interpreting|reading)(?:[ \t]+(?:physician|provider|doctor|md|radiologist))?|"
+    r"requested[ \t]+by|cc)"
+)
+_TITLE_OPT = r"(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?"
+CUE_COLON_RE = re.compile(rf"\b{_CUE_COLON}[ \t]*[:=][ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
+_CUE_BY = (
+    r"(?i:(?:electronically[ \t]+)?signed(?:[ \t]+out)?[ \t]+by|dictated[ \t]+by|read[ \t]+by|reviewed[ \t]+by|"
+    r"transcribed[ \t]+by|interpreted[ \t]+by|referred[ \t]+by|verified[ \t]+by|approved[ \t]+by|"
+    r"performed[ \t]+by|discussed[ \t]+with|communicated[ \t]+(?:to|with)|called[ \t]+to|reported[ \t]+to|"
+    r"conveyed[ \t]+to|d/w|notified|paged|spoke[ \t]+(?:to|with)|attn|attention|c/o)"
+)
+CUE_BY_RE = re.compile(rf"\b{_CUE_BY}[ \t]*:?[ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
+_CRED = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PhD|MBBS|MBChB|FRCR|FRCPC|FACR|DNP|RDMS|RT\(R\))"
+CRED_RE = re.compile(rf"(?P<v>(?:{INITIAL}[ \t]?|{CAP}[ \t]+)(?:{INITIAL}[ \t]?)?{CAP})(?=,?[ \t]*{_CRED}(?![A-Za-z]))")
+
+_WORD = re.compile(rf"{CAP}|{UPPER}|{INITIAL}(?=[ \t]+[A-Z])")
+_NEXT_WORD = re.compile(r"\s*([A-Za-z]+)")
+_PREV_WORDS = re.compile(r"([A-Za-z]+)\s+of\s+(?:the\s+)?$")
+
+
+def _trim(text: str, start: int, end: int) -> int:
+    """End of a cue-found name after dropping trailing stop words (``Dr. Smith Findings`` -> ``Smith``)."""
+    words = list(re.finditer(r"\S+", text[start:end]))
+    keep = len(words)
+    while keep > 1 and words[keep - 1].group(0).strip(".,").lower() in STOP:
+        keep -= 1
+    return start + words[keep - 1].end()
+
+
+def strong_names(text: str) -> Iterator[tuple[int, int]]:
+    """Names announced by a title, a cue or a credential (the allowlist does not apply)."""
+    for rx in (TITLE_RE, CUE_COLON_RE, CUE_BY_RE, CRED_RE):
+        for m in rx.finditer(text):
+            s, e = m.span("v")
+            if text[s:e].strip(".,").lower() in STOP:
+                continue
+            yield s, _trim(text, s, e)
+
+
+def _eponym_context(text: str, start: int, end: int) -> bool:
+    """Whether the words at ``start:end`` are an eponym or anatomy ("Jones fracture", "pouch of Douglas")."""
+    nxt = _NEXT_WORD.match(text, end)
+    if nxt and nxt.group(1).lower() in gz.EPONYM_HEADS:
+        return True
+    if text[end : end + 1] == "-" and _NEXT_WORD.match(text, end + 1):  # "Hill-sachs", "Dandy-walker"
+        return True
+    prev = _PREV_WORDS.search(text[max(0, start - 40) : start])
+    return bool(prev and prev.group(1).lower() in gz.ANATOMY_OF)
+
+
+def gazetteer_names(text: str) -> Iterator[tuple[int, int]]:
+    """Names found through the given / family name lists, outside eponym contexts."""
+    g = gz.lists()
+    words = list(_WORD.finditer(text))
+    i = 0
+    while i < len(words):
+        w = words[i]
+        k = gz.key(w.group(0))
+        j = i
+        is_initial = len(w.group(0).rstrip(".")) == 1
+        # "<given> [I.] <Family>" or "J. <Family>"
+        if k in g["first"] or is_initial:
+            j2 = i + 1
+            if j2 < len(words) and len(words[j2].group(0).rstrip(".")) == 1 and not is_initial:
+                j2 += 1  # middle initial
+            if j2 < len(words) and _adjacent(text, words[j2 - 1], words[j2]):
+                nk = gz.key(words[j2].group(0))
+                ok = (not is_initial and (k not in g["ambiguous"] or nk in g["last"])) or (
+                    is_initial and nk in g["last"]
+                )
+                if ok and len(words[j2].group(0).rstrip(".")) > 1:
+                    j = j2
+        # "<Family>, <given>"
+        if j == i and k in g["last"] and i + 1 < len(words):
+            nxt = words[i + 1]
+            if text[w.end() : nxt.start()].strip() == "," and gz.key(nxt.group(0)) in g["first"]:
+                j = i + 1
+        start, end = w.start(), words[j].end()
+        alone = not is_initial and gz.standalone_name(w.group(0)) and not _short_caps(w.group(0))
+        if j > i or alone:
+            if not _eponym_context(text, start, end):
+                yield start, end
+        i = j + 1
+
+
+def _short_caps(word: str) -> bool:
+    """All-caps words under four letters are abbreviations far more often than names (ANA, HU, LI)."""
+    return word.isupper() and len(word) < 4
+
+
+def _adjacent(text: str, a: re.Match, b: re.Match) -> bool:
+    gap = text[a.end() : b.start()]
+    return 0 < len(gap) <= 2 and not gap.strip()
