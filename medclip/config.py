@@ -151,6 +151,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     """Build dataclass ``cls`` from a nested dict, rejecting unknown keys with suggestions."""
+    upgrade = getattr(cls, "_config_upgrade_", None)
+    if callable(upgrade):  # the class maps deprecated keys to their new place (with a DeprecationWarning)
+        data = upgrade(dict(data), where)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}

@@ -8,18 +8,18 @@ evaluates each configured method, returning predictions, lambda statistics and c
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
 from ..zeroshot_head import build_text_classifier
-from . import baselines, static
-from .coef import batch_lambdas, lambda_stats, probabilities, t3_lambdas
+from .coef import lambda_stats, probabilities, t3_lambdas
 from .config import MergeConfig
 from .dual_ops import LowRank
 from .engines import merged_logits
 from .pair import MergePair
+from .registry import MERGE_METHODS, MergeContext, Outcome
 
 
 @dataclass
@@ -90,6 +90,72 @@ def _static(pair, name, update, images, tokenizer, class_prompts, batch_size, te
     return MethodResult(name, "static", (f @ text.T).argmax(-1), rebuilds=1, wall_s=time.perf_counter() - t0)
 
 
+def _outcomes(value) -> Iterator[Outcome]:
+    """A method's return value as Outcomes (a plain value, one Outcome, or several for a sweep)."""
+    if isinstance(value, Outcome):
+        yield value
+    elif isinstance(value, (list, tuple, Iterator)):
+        for v in value:
+            yield from _outcomes(v)
+    else:
+        yield Outcome(value)
+
+
+@dataclass
+class _Runner:
+    """Turns each method's value into a :class:`MethodResult` according to the method's kind."""
+
+    ctx: MergeContext
+    tokenizer: object
+    class_prompts: Sequence[Sequence[str]]
+    lowrank: dict[str, LowRank] | None
+    endpoint_text: tuple[torch.Tensor, torch.Tensor] | None
+
+    def run(self, method: str) -> list[MethodResult]:
+        meta = MERGE_METHODS.meta(method)
+        cfg = self.ctx.merge
+        value = MERGE_METHODS.get(method)(self.ctx, cfg.method_config(method))
+        out = []
+        for o in _outcomes(value):
+            r = getattr(self, meta["kind"])(o.name or method, o, meta)
+            r.notes = list(o.notes) + r.notes
+            if meta["kind"] in ("per_sample", "batch"):
+                if cfg.text_mode == "approx_mix":
+                    r.notes.append("text approx_mix (not exact)")
+                if cfg.coef.coef_target == "expert" and meta.get("t3_coef"):
+                    r.notes.append("ablation: coef_target=expert")
+            r.stats = lambda_stats(r.lam, cfg.coef if meta.get("coef_stats") else None) if r.lam is not None else None
+            out.append(r)
+        return out
+
+    def endpoint(self, name: str, o: Outcome, meta: dict) -> MethodResult:
+        return MethodResult(name, "endpoint", torch.as_tensor(o.value).argmax(-1), o.lam)
+
+    def output(self, name: str, o: Outcome, meta: dict) -> MethodResult:
+        return MethodResult(name, "output", torch.as_tensor(o.value).argmax(-1), o.lam, needs_pass_a=True)
+
+    def static(self, name: str, o: Outcome, meta: dict) -> MethodResult:
+        text = None if self.endpoint_text is None else self.endpoint_text[0]
+        cfg = self.ctx.merge
+        return _static(self.ctx.pair, name, o.value, self.ctx.images, self.tokenizer, self.class_prompts,
+                       cfg.batch_size, text)  # fmt: skip
+
+    def per_sample(self, name: str, o: Outcome, meta: dict, kind: str = "per_sample") -> MethodResult:
+        cfg = self.ctx.merge
+        engine = cfg.engine if kind == "per_sample" else cfg.batch_engine
+        lam = torch.as_tensor(o.value, dtype=torch.float64)
+        if lam.shape != (self.ctx.n,):
+            raise ValueError(f"merge method {name!r} returned lambda of shape {tuple(lam.shape)}, not ({self.ctx.n},)")
+        out = merged_logits(self.ctx.pair, self.ctx.images, lam, engine=engine, tokenizer=self.tokenizer,
+                            class_prompts=self.class_prompts, text_mode=cfg.text_mode, batch_size=cfg.batch_size,
+                            lowrank=self.lowrank if engine == "delta" else None,
+                            endpoint_text=self.endpoint_text)  # fmt: skip
+        return MethodResult(name, kind, out.cos.argmax(-1), lam, out.rebuilds, out.dual_passes, out.wall_s, True)
+
+    def batch(self, name: str, o: Outcome, meta: dict) -> MethodResult:
+        return self.per_sample(name, o, meta, kind="batch")
+
+
 def run_methods(
     pair: MergePair,
     images: torch.Tensor,
@@ -101,7 +167,8 @@ def run_methods(
     endpoints: Endpoints | None = None,
     text_cache: dict | None = None,
 ) -> tuple[dict[str, MethodResult], dict]:
-    """Evaluate every method of ``cfg.methods`` on ``images`` (dataset order, never shuffled).
+    """Evaluate every method of ``cfg.methods`` (names of :data:`MERGE_METHODS`) on ``images`` (dataset
+    order, never shuffled).
 
     Returns:
         ``(results, info)``: per-method results and run information (pass-A cost, coefficient config,
@@ -114,67 +181,13 @@ def run_methods(
     c = cfg.coef
     p_b, p_e = probabilities(ep.cos_b, ep.scale_b, c), probabilities(ep.cos_e, ep.scale_e, c)
     js, lam = t3_lambdas(p_b, p_e, c)
-    common = dict(tokenizer=tokenizer, class_prompts=class_prompts, text_mode=cfg.text_mode, batch_size=cfg.batch_size)
-    if ep.text_e is not None:
-        common["endpoint_text"] = (ep.text_e, ep.text_b)
+    ctx = MergeContext(pair, images, ep.cos_b, ep.cos_e, p_b, p_e, js, lam, cfg)
+    text = (ep.text_e, ep.text_b) if ep.text_e is not None else None
+    runner = _Runner(ctx, tokenizer, class_prompts, lowrank, text)
     res: dict[str, MethodResult] = {}
-
-    def per_sample(name, lam_i, engine, kind="per_sample", notes=()):
-        out = merged_logits(
-            pair, images, lam_i, engine=engine, lowrank=lowrank if engine == "delta" else None, **common
-        )
-        r = MethodResult(name, kind, out.cos.argmax(-1), lam_i, out.rebuilds, out.dual_passes, out.wall_s, True)
-        r.notes = list(notes) + (["text approx_mix (not exact)"] if cfg.text_mode == "approx_mix" else [])
-        if c.coef_target == "expert" and name.startswith("t3"):
-            r.notes.append("ablation: coef_target=expert")
-        res[name] = r
-
-    def one(name, update):
-        return _static(pair, name, update, images, tokenizer, class_prompts, cfg.batch_size, ep.text_e)
-
     for m in cfg.methods:
-        if m == "base":
-            res[m] = MethodResult(m, "endpoint", ep.cos_b.argmax(-1), torch.ones(len(images), dtype=torch.float64))
-        elif m == "expert":
-            res[m] = MethodResult(m, "endpoint", ep.cos_e.argmax(-1), torch.zeros(len(images), dtype=torch.float64))
-        elif m == "weight_avg":
-            res[m] = _static(
-                pair, m, static.weight_average(pair), images, tokenizer, class_prompts, cfg.batch_size, ep.text_e
-            )
-        elif m == "wise_ft":
-            for a in [cfg.wise_alpha, *cfg.wise_sweep]:
-                key = m if a == cfg.wise_alpha else f"wise_ft@{a:g}"
-                res[key] = _static(
-                    pair, key, static.wise_ft(pair, a), images, tokenizer, class_prompts, cfg.batch_size, ep.text_e
-                )
-        elif m == "task_arithmetic":
-            upd = static.task_arithmetic(pair, cfg.ta_scale)
-            res[m] = one(m, upd)
-        elif m == "ties":
-            upd = static.ties(pair, top_k=cfg.ties_top_k, scale=cfg.ties_scale)
-            res[m] = one(m, upd)
-        elif m == "dare":
-            upd = static.dare(pair, drop=cfg.dare_drop, scale=cfg.dare_scale, seed=cfg.dare_seed)
-            res[m] = one(m, upd)
-        elif m == "ensemble":
-            pe = baselines.output_ensemble(p_b, p_e, cfg.ensemble_c)
-            res[m] = MethodResult(m, "output", pe.argmax(-1), needs_pass_a=True, notes=["output space, not a merge"])
-        elif m in ("dawin", "dawin_offset"):
-            per_sample(m, baselines.dawin_lambda(p_b, p_e, offset=m == "dawin_offset"), cfg.engine)
-        elif m == "dawin_bmm":
-            lb = baselines.dawin_bmm_lambda(p_b, p_e, k=cfg.bmm_components, batch=cfg.bmm_batch)
-            per_sample(m, lb, cfg.batch_engine, kind="batch", notes=[f"{cfg.bmm_components} clusters"])
-        elif m == "t3":
-            per_sample(m, lam, cfg.engine)
-        elif m in ("t3_b", "t3_b_mean_js"):
-            agg = cfg.batch_agg if m == "t3_b" else "lambda_of_mean_js"
-            lb = batch_lambdas(lam, js, c, batch_size=cfg.merge_batch_size, agg=agg)
-            per_sample(m, lb, cfg.batch_engine, kind="batch", notes=[f"batch_agg={agg}, B={cfg.merge_batch_size}"])
-        elif m.startswith("random_"):
-            kind = {"random_uniform": "uniform", "random_n05": "normal_0.5_0.2", "random_n08": "normal_0.8_0.1"}[m]
-            per_sample(m, baselines.random_lambda(len(images), kind, seed=cfg.random_seed), cfg.engine)
-    for r in res.values():
-        r.stats = lambda_stats(r.lam, c if r.name in ("t3",) else None) if r.lam is not None else None
+        for r in runner.run(m):
+            res[r.name] = r
     info = {
         "n": len(images),
         "pass_a_wall_s": ep.wall_s,

@@ -14,6 +14,7 @@ lambda statistics and cost (wall-clock per 1000 images, rebuilds, dual passes).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 import time
@@ -86,7 +87,7 @@ def mce(errors: dict[str, dict[int, float]], base_errors: dict[str, dict[int, fl
 
 
 def _setting(pair, view, images, cfg: ProtocolConfig, methods, lowrank, tok, text_cache) -> dict:
-    mcfg = MergeConfig(**{**vars(cfg.merge), "methods": list(methods)})
+    mcfg = dataclasses.replace(cfg.merge, methods=list(methods))
     res, info = run_methods(pair, images, tokenizer=tok, class_prompts=view.prompts, cfg=mcfg, lowrank=lowrank,
                             text_cache=text_cache)  # fmt: skip
     labels = view.items.labels
