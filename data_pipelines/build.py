@@ -43,6 +43,8 @@ class BuildReport:
     caption_stats: dict = field(default_factory=dict)
     heldout: dict | None = None  # overlap summary of the held-out eval bank (captions.eval_bank)
     duplicates: int = 0  # samples dropped by hygiene.dedup (same decoded pixels within a source)
+    near_duplicates: dict | None = None  # hygiene.near_dup section (pairs per source pair, dropped per source)
+    mixing: dict = field(default_factory=dict)  # split -> source -> {available, kept, cap, weight, share}
 
 
 _W: dict = {}
@@ -70,21 +72,21 @@ def _run_task(task: ChunkTask) -> dict:
     return write_chunk(task, _W["sources"], _W["captions"], _W["exclude"], _W["cfg"])
 
 
-def read_exclusions(paths: list[str]) -> frozenset:
-    """Read exclusion lists: text (one sha256 per line, ``#`` comments) or a JSON list of hex strings."""
-    import json
+def read_exclusions(paths: list[str], *, threshold: int | None = None):
+    """Read exclusion lists: text (one sha256 per line, ``#`` comments, ``phash <hex>`` lines) or a JSON list.
 
-    out = set()
+    Returns:
+        A frozenset of sha256 values (:class:`data_pipelines.exclusion.Exclusions`) whose ``phashes`` holds
+        the perceptual hashes of the lists.
+    """
+    from .exclusion import Exclusions, parse_exclusion_text
+
+    shas, phs = set(), set()
     for p in paths:
-        text = Path(p).read_text()
-        vals = json.loads(text) if text.lstrip().startswith("[") else [ln.split("#")[0] for ln in text.splitlines()]
-        for v in vals:
-            v = str(v).strip().lower()
-            if v:
-                if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
-                    raise ValueError(f"{p}: not a sha256 hex digest: {v[:80]!r}")
-                out.add(v)
-    return frozenset(out)
+        a, b = parse_exclusion_text(Path(p).read_text(), p)
+        shas |= a
+        phs |= b
+    return Exclusions.of(shas, phs, threshold)
 
 
 def build(
@@ -113,7 +115,9 @@ def build(
     root = Path(out if out is not None else cfg.out)
     sources = make_sources(cfg)
     plan = plan_build(cfg, sources, refresh=refresh, log=log)
-    exclude = read_exclusions(cfg.hygiene.exclude)
+    exclude = read_exclusions(cfg.hygiene.exclude, threshold=cfg.hygiene.near_dup_threshold)
+    if not cfg.hygiene.near_dup_exclude:
+        exclude = frozenset(exclude)  # sha256 only
     report = BuildReport(out=str(root), caption_stats=plan.caption_stats)
     tasks, done = _pending_tasks(cfg, plan, root, refresh=refresh)
     report.chunks_reused = sum(len(d) for d in done.values())
@@ -144,6 +148,8 @@ def build(
     report.write_seconds = time.perf_counter() - t1
     report.chunks_written = written
     report.duplicates = _dedup(cfg, plan, done, root)
+    report.near_duplicates = _near_dup(cfg, plan, done, root)
+    report.mixing = plan.mixing
     _finalize_splits(cfg, plan, done, root, report)
     if plan.heldout is not None:
         write_json(root / HELDOUT_FILE, plan.heldout)
@@ -196,7 +202,12 @@ def _finalize_splits(cfg: BuildConfig, plan: Plan, done: dict, root: Path, repor
     """Name the shards and write ``sizes.json`` / ``manifest.json`` of every split; fill ``report.splits``."""
     for split, chunks in plan.chunks.items():
         recs = [done[split][i] for i in range(len(chunks))]
-        man = finalize(root / split, split, recs, prefix=cfg.shards.prefix or split, meta=_meta(cfg, plan, split))
+        meta = _meta(cfg, plan, split)
+        if plan.mixing.get(split):
+            meta["mixing"] = plan.mixing[split]
+        if report.near_duplicates is not None:
+            meta["near_duplicates"] = report.near_duplicates
+        man = finalize(root / split, split, recs, prefix=cfg.shards.prefix or split, meta=meta)
         report.splits[split] = {
             "samples": man["num_samples"],
             "shards": man["num_shards"],
@@ -215,6 +226,16 @@ def _dedup(cfg: BuildConfig, plan: Plan, done: dict, root: Path) -> int:
 
     eval_splits = [s for s in plan.chunks if s not in cfg.hygiene.apply_to]
     return apply_dedup(done, eval_splits, {s: root / s / ".build" for s in plan.chunks})
+
+
+def _near_dup(cfg: BuildConfig, plan: Plan, done: dict, root: Path) -> dict | None:
+    """Cross-source perceptual-hash near-duplicates (``hygiene.near_dup``); see :mod:`data_pipelines.near_dup`."""
+    if cfg.hygiene.near_dup == "none":
+        return None
+    from .near_dup import apply_near_dup
+
+    eval_splits = [s for s in plan.chunks if s not in cfg.hygiene.apply_to]
+    return apply_near_dup(cfg, done, eval_splits, {s: root / s / ".build" for s in plan.chunks})
 
 
 HELDOUT_FILE = "eval_captions.json"

@@ -44,6 +44,9 @@ class HygieneConfig:
     exclude: list[str] = field(default_factory=list)  # files: one sha256 per line ('#' comments), or JSON list
     apply_to: list[str] = field(default_factory=lambda: ["train", "val"])  # splits the exclusion applies to
     dedup: str = "source"  # source: one sample per decoded-pixel sha256 within each source | none
+    near_dup: str = "none"  # across sources by perceptual hash: none | report (count only) | drop
+    near_dup_threshold: int = 8  # Hamming distance (of 64 bits) that counts as a near-duplicate
+    near_dup_exclude: bool = False  # also drop near-duplicates of the exclusion lists' images (phash lines)
 
 
 def _demo_sources() -> dict:
@@ -63,10 +66,15 @@ class BuildConfig:
     hygiene: HygieneConfig = field(default_factory=HygieneConfig)
     captions: dict = field(default_factory=dict)  # data_pipelines.captions.CaptionConfig settings
     sources: dict = field(default_factory=_demo_sources)  # name -> {type: ..., settings of that type}
+    mix: dict = field(default_factory=dict)  # source name -> {cap, weight, splits}; see data_pipelines.mixing
 
     def validate(self) -> None:
         if self.hygiene.dedup not in ("source", "none"):
             raise ConfigError(f"hygiene.dedup must be source or none, got {self.hygiene.dedup!r}")
+        if self.hygiene.near_dup not in ("none", "report", "drop"):
+            raise ConfigError(f"hygiene.near_dup must be none, report or drop, got {self.hygiene.near_dup!r}")
+        if not 0 <= self.hygiene.near_dup_threshold <= 32:
+            raise ConfigError("hygiene.near_dup_threshold must be in [0, 32]")
         if self.image.format not in IMAGE_FORMATS:
             raise ConfigError(f"image.format must be one of {IMAGE_FORMATS}, got {self.image.format!r}")
         if not 1 <= self.image.jpeg_quality <= 100:
@@ -77,6 +85,9 @@ class BuildConfig:
             raise ConfigError("sources must be a non-empty mapping name -> {type: ..., ...}")
         self.source_configs()
         self.caption_config()
+        from .mixing import mix_entries
+
+        mix_entries(self)
 
     def source_configs(self) -> dict:
         """Typed source configs ``{name: (type, config)}`` of the enabled sources, in name order."""

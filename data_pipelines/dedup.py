@@ -54,6 +54,7 @@ def _rewrite_part(q: dict, drop: set[str], path: Path) -> dict:
             part.label[lab] += 1
             part.pair[f"{meta['modality']}/{lab}"] += 1
     part.samples = [s for s in q.get("samples", []) if s[0] not in drop]
+    part.phash = {k: v for k, v in q.get("phash", {}).items() if k not in drop}
     out = part.close()
     out["path"] = str(path)
     return out
@@ -61,8 +62,16 @@ def _rewrite_part(q: dict, drop: set[str], path: Path) -> dict:
 
 def apply_dedup(done: dict[str, dict[int, dict]], eval_first: list[str], tmp_dirs: dict[str, Path]) -> int:
     """Drop duplicate samples from the chunk records in ``done`` (in place); returns how many were dropped."""
+    return apply_drops(done, duplicates(done, eval_first), tmp_dirs, "duplicate", "same pixel sha256 as a kept sample")
+
+
+def apply_drops(
+    done: dict[str, dict[int, dict]], drops: dict[tuple[str, int], set[str]], tmp_dirs: dict[str, Path],
+    reason: str, detail: str,
+) -> int:  # fmt: skip
+    """Remove the keys ``drops[(split, chunk)]`` from the written chunks (skips with ``reason``); the count."""
     total = 0
-    for (split, i), keys in sorted(duplicates(done, eval_first).items()):
+    for (split, i), keys in sorted(drops.items()):
         rec = done[split][i]
         parts = []
         for j, q in enumerate(rec["parts"]):
@@ -73,9 +82,7 @@ def apply_dedup(done: dict[str, dict[int, dict]], eval_first: list[str], tmp_dir
             new = _rewrite_part(q, hit, tmp_dirs[split] / f"chunk-{i:06d}.p{j:02d}.dedup.tar")
             for key, source, sid, _ in q["samples"]:
                 if key in hit:
-                    rec["skips"].append(
-                        Skip(source, sid, "duplicate", "same pixel sha256 as a kept sample", split).__dict__
-                    )
+                    rec["skips"].append(Skip(source, sid, reason, detail, split).__dict__)
             os.replace(new["path"], q["path"])
             new["path"], new["tmp"] = q["path"], q.get("tmp", Path(q["path"]).name)
             if "file" in q:
@@ -86,7 +93,10 @@ def apply_dedup(done: dict[str, dict[int, dict]], eval_first: list[str], tmp_dir
                 os.unlink(q["path"])
             total += len(hit)
         rec["parts"] = parts
-        rec["duplicates"] = rec.get("duplicates", 0) + len(keys)
+        if reason == "duplicate":
+            rec["duplicates"] = rec.get("duplicates", 0) + len(keys)
+        else:
+            rec[reason] = rec.get(reason, 0) + len(keys)
     return total
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import BuildConfig
 from .sources import Item, Skip, build_source
+from .sources.pairs_text import pair_text_of
 from .writer import Caption
 
 SPLIT_ORDER = ("train", "val", "test", "test_shifted")
@@ -41,6 +42,7 @@ class Plan:
     caption_stats: dict = field(default_factory=dict)
     bank_ids: dict[str, dict] = field(default_factory=dict)
     heldout: dict | None = None  # the held-out eval bank document (captions.eval_bank)
+    mixing: dict = field(default_factory=dict)  # split -> source -> caps / weights applied (mix:)
 
     def chunk_hash(self, split: str, index: int) -> str:
         """Identity of one chunk: config hash + split + index + its keys."""
@@ -80,8 +82,16 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
             idx += 1
             if wanted is None or it.split in wanted:
                 by_split[it.split].append((key, it))
+    from .mixing import apply_mix, mix_entries
+
+    entries = mix_entries(cfg)
+    if entries:
+        by_split, plan.mixing = apply_mix(by_split, entries, cfg.seed)
     conv = caption_converter(cfg, refresh=refresh)
-    triples = sorted({(it.modality, it.anatomy, it.labels) for items in by_split.values() for _, it in items})
+    # items with their own text (pair sources) and no labels need no caption bank
+    triples = sorted(
+        {(it.modality, it.anatomy, it.labels) for items in by_split.values() for _, it in items if it.labels}
+    )
     bad = set()
     # all triples at once: LLM backends generate `captions.concurrency` banks in parallel
     for (m, a, labs), bank in zip(triples, conv.banks([(m, a, list(labs)) for m, a, labs in triples], errors="return")):
@@ -99,6 +109,9 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
             "fallback": bool(bank.fallback),
         }
     plan.caption_stats = conv.stats()
+    pairs = {n: src.stats.as_dict() for n, src in sources.items() if hasattr(getattr(src, "stats", None), "as_dict")}
+    if pairs:
+        plan.caption_stats["pairs"] = pairs
     if conv.cfg.eval_bank:
         from .captions.heldout import heldout_bank
 
@@ -109,7 +122,9 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
         items = []
         for key, it in by_split[split]:
             tid = triple_id(it.modality, it.anatomy, it.labels)
-            if tid in bad or not it.labels:
+            if not it.labels and pair_text_of(it) is not None:
+                items.append((key, it, ""))  # captions from the item's own text only
+            elif tid in bad or not it.labels:
                 plan.skips[split].append(Skip(it.source, it.source_id, "missing_labels", "", split).__dict__)
             else:
                 items.append((key, it, tid))

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from .imageio import encode, pixel_sha256, resize_max_side, to_uint8
+from .phash import near_excluded, phash_hex
 from .sources.base import Item, Skip, SkipError
+from .sources.pairs_text import pair_text_of
 from .tarwriter import TarWriter
 
 _BLOCK, _RECORD = 512, 20 * 512
@@ -33,6 +35,25 @@ class Caption:
     backend: str
     bank_id: str
     labels: list[str]
+    primary: int | None = None  # index of the .txt caption (None = chosen by key among all)
+
+
+def item_caption(key: str, item: Item, label_cap: Caption | None) -> Caption:
+    """The captions of one sample: its own text (pair sources) first, then the label captions, if any."""
+    pt = pair_text_of(item)
+    if pt is None:
+        return label_cap
+    primary = primary_caption_index(key, len(pt.captions))
+    if label_cap is None:
+        return Caption(list(pt.captions), list(pt.kinds), pt.backend, "", [], primary)
+    return Caption(
+        list(pt.captions) + list(label_cap.captions),
+        list(pt.kinds) + list(label_cap.kinds),
+        f"{pt.backend}+{label_cap.backend}",
+        label_cap.bank_id,
+        list(label_cap.labels),
+        primary,
+    )
 
 
 @dataclass
@@ -82,6 +103,7 @@ class _Part:
         self.source: Counter = Counter()
         self.pair: Counter = Counter()
         self.samples: list[list[str]] = []  # [key, source, source_id, pixel sha256] (de-duplication)
+        self.phash: dict[str, str] = {}  # key -> 64-bit perceptual hash, hex (near-duplicate control)
 
     def close(self) -> dict:
         sha = self.tar.close()
@@ -96,10 +118,13 @@ class _Part:
             "source": dict(sorted(self.source.items())),
             "modality_label": dict(sorted(self.pair.items())),
             "samples": self.samples,
+            "phash": dict(sorted(self.phash.items())),
         }
 
 
-def make_sample(key: str, item: Item, pixels: np.ndarray, pix_sha: str, cap: Caption, image_cfg, loaded) -> dict:
+def make_sample(
+    key: str, item: Item, pixels: np.ndarray, pix_sha: str, cap: Caption, image_cfg, loaded, phash: str = ""
+) -> dict:
     """Encode one sample as webdataset members (image, txt, json)."""
     keep = image_cfg.format == "original" and loaded.data is not None and loaded.ext in ("jpg", "png")
     keep = keep and loaded.extra.get("resized") is not True
@@ -122,6 +147,7 @@ def make_sample(key: str, item: Item, pixels: np.ndarray, pix_sha: str, cap: Cap
         "caption_backend": cap.backend,
         "caption_bank_id": cap.bank_id,
         "sha256": pix_sha,
+        **({"phash": phash} if phash else {}),
         "width": int(w),
         "height": int(h),
         "channels": 1 if pixels.ndim == 2 else 3,
@@ -129,7 +155,7 @@ def make_sample(key: str, item: Item, pixels: np.ndarray, pix_sha: str, cap: Cap
         "reencoded": not keep,
     }
     meta.update(loaded.extra.get("meta", {}))
-    txt = cap.captions[primary_caption_index(key, len(cap.captions))]
+    txt = cap.captions[cap.primary if cap.primary is not None else primary_caption_index(key, len(cap.captions))]
     return {
         "__key__": key,
         ext: data,
@@ -156,10 +182,14 @@ def write_chunk(task: ChunkTask, sources: dict, captions: dict, exclude: frozens
             pix_sha = pixel_sha256(pixels)
             if task.apply_exclusion and pix_sha in exclude:
                 raise SkipError("excluded", "pixel sha256 on the exclusion list")
+            ph = phash_hex(pixels)
+            if task.apply_exclusion and near_excluded(exclude, ph):
+                raise SkipError("excluded", "near-duplicate (perceptual hash) of an image on the exclusion list")
             small = resize_max_side(pixels, cfg.image.max_side)
             if small is not pixels:
                 loaded.extra["resized"] = True
-            sample = make_sample(key, item, small, pix_sha, captions[triple], cfg.image, loaded)
+            cap = item_caption(key, item, captions.get(triple))
+            sample = make_sample(key, item, small, pix_sha, cap, cfg.image, loaded, ph)
         except SkipError as e:
             excluded += e.reason == "excluded"
             skips.append(Skip(item.source, item.source_id, e.reason, e.detail).__dict__)
@@ -175,11 +205,12 @@ def write_chunk(task: ChunkTask, sources: dict, captions: dict, exclude: frozens
             part = _Part(tmp / f"chunk-{task.index:06d}.p{len(parts):02d}.tar")
         part.tar.write(sample)
         part.samples.append([key, item.source, item.source_id, pix_sha])
+        part.phash[key] = ph
         part.content += size
         part.count += 1
         part.modality[item.modality] += 1
         part.source[item.source] += 1
-        for lab in captions[triple].labels:
+        for lab in cap.labels:
             part.label[lab] += 1
             part.pair[f"{item.modality}/{lab}"] += 1
     if part is not None:

@@ -1,4 +1,5 @@
-"""Image sources for the shard builder: demo generator, image folders, CSV tables, DICOM, NIfTI.
+"""Image sources for the shard builder: demo generator, image folders, CSV tables, DICOM, NIfTI, image-text
+pairs (``pairs``: captions or reports from CSV / JSONL / Parquet / HF / webdataset).
 
 Each source module registers its class in :data:`SOURCES` (a :class:`medclip.registry.Registry`, kind
 "data source") with ``@register_source("type", ConfigDataclass)``, so a new source type is one file;
@@ -54,7 +55,7 @@ def build_source(name: str, typ: str, cfg, *, seed: int):
 
 def _register_optional() -> None:
     # these modules import their readers (pydicom, nibabel) lazily, so registering them is cheap
-    from . import dicom, files, nifti  # noqa: F401
+    from . import demo_reports, dicom, files, nifti, pairs  # noqa: F401
 
 
 _register_optional()

@@ -42,6 +42,9 @@ SKIP_REASONS = (
     "excluded",
     "no_pixels",
     "duplicate",
+    "missing_image",
+    "empty_text",
+    "near_duplicate",
 )
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
