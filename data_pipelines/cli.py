@@ -1,4 +1,5 @@
-"""Command line: ``python -m data_pipelines build`` / ``verify`` / ``exclusion-list`` (also ``medclip-shards``)."""
+"""Command line: ``python -m data_pipelines build`` / ``verify`` / ``exclusion-list`` / ``demo-findings``
+(also ``medclip-shards``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--from", dest="sources", nargs="+", action="extend", required=True, help="folders to read")
     e.add_argument("--out", required=True, help="output text file (one sha256 per line)")
+    f = sub.add_parser(
+        "demo-findings",
+        help="write where the demo generator drew each finding (boxes JSON, optional masks .npz)",
+        formatter_class=HelpFormatter,
+    )
+    f.add_argument("--out", required=True, help="output JSON file of finding boxes")
+    f.add_argument("--masks", default=None, help="also write the boolean masks to this .npz file")
+    f.add_argument("--split", default="test", help="demo split (default: test)")
+    f.add_argument("--per-class", type=int, default=100, help="images per class (default: the demo build's 100)")
+    f.add_argument("--seed", type=int, default=0, help="generator seed (default: the demo build's 0)")
+    f.add_argument("--image-size", type=int, default=96, help="image side in pixels (default: the demo build's 96)")
     return p
 
 
@@ -54,6 +66,8 @@ def cli(argv: list[str] | None = None) -> int:
 
             write_exclusion_list(args.sources, args.out)
             return 0
+        if args.cmd == "demo-findings":
+            return _demo_findings(args)
         return _verify(args)
     except (ConfigError, ValueError, FileNotFoundError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -81,3 +95,16 @@ def _verify(args) -> int:
 
     splits = [x.strip() for x in args.exclude_splits.split(",") if x.strip()]
     return 0 if verify_paths(args.dirs, exclude=args.exclude, exclude_splits=splits) else 1
+
+
+def _demo_findings(args) -> int:
+    from .sources.demo import DEMO_SPLITS
+    from .sources.demo_findings import export_findings
+
+    if args.split not in DEMO_SPLITS:
+        raise ValueError(f"unknown demo split {args.split!r}; expected one of {', '.join(DEMO_SPLITS)}")
+    doc = export_findings(
+        args.out, split=args.split, per_class=args.per_class, seed=args.seed, size=args.image_size, masks=args.masks
+    )
+    print(f"{len(doc['samples'])} finding boxes ({args.split}, {args.per_class} per class) written to {args.out}")
+    return 0

@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from .demo_canvas import F32, Pose, ellipse, grid, smooth_noise, splat, to_image_frame
+from .demo_findings import note
 
 _HEMATOXYLIN = np.array([0.65, 0.70, 0.29], F32)
 _EOSIN = np.array([0.07, 0.99, 0.11], F32)
@@ -123,6 +124,8 @@ def draw_fundus(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     cdr = rng.uniform(0.7, 0.9) if label == "glaucoma" else rng.uniform(0.2, 0.42)
     cup = ellipse(X, Y, dx, dy, rd * cdr, rd * cdr * rng.uniform(1.0, 1.2), edge=0.25)[..., None]
     img = img * (1 - cup) + cup * np.array([1.0, 0.95, 0.82], F32)
+    if label == "glaucoma":
+        note(cup[..., 0] > 0.5)
     if label == "diabetic retinopathy":
         n = rng.integers(12, 30)
         hx, hy = rng.uniform(-0.75, 0.75, n), rng.uniform(-0.7, 0.7, n)
@@ -132,5 +135,6 @@ def draw_fundus(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
         ex = -side * 0.15 + rng.normal(0, 0.2, m)
         ey = rng.normal(0, 0.2, m)
         exu = np.clip(splat(size, *to_image_frame(X, Y, ex, ey), 1.0, rng.uniform(1.0, 1.6)), 0, 1)
+        note((hem > 0.2) | (exu > 0.2))
         img = img + exu[..., None] * np.array([0.3, 0.35, 0.05], F32)
     return img * field[..., None]

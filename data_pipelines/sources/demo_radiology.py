@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .demo_canvas import F32, Pose, ellipse, grid, smooth_noise, splat, to_image_frame, wobbly
+from .demo_findings import note
 
 
 def draw_xray(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -34,6 +35,8 @@ def draw_xray(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
     hw = ctr * 0.9  # thorax width ~1.8 in normalised units
     heart = ellipse(X, Y, rng.uniform(0.04, 0.12), 0.3, hw / 2, rng.uniform(0.21, 0.26), angle=-0.3, edge=0.12)
     img = img * (1 - heart) + F32(0.58) * heart
+    if label == "cardiomegaly":
+        note(heart > 0.5)
     if label == "pneumonia":
         side = rng.choice([-1, 1])
         cx, cy = side * rng.uniform(0.28, 0.45), rng.uniform(-0.35, 0.3)
@@ -42,13 +45,16 @@ def draw_xray(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
             size, *to_image_frame(X, Y, cx + rng.normal(0, 0.08, n), cy + rng.normal(0, 0.1, n)), 1.0, size * 0.08
         )
         patch = np.clip(patch, 0, 1) * np.clip(1 + 0.6 * smooth_noise(rng, size, 16), 0, 2)
-        img += patch * lungs[(side + 1) // 2] * F32(rng.uniform(0.28, 0.42))
+        strength = patch * lungs[(side + 1) // 2]
+        note(strength > 0.2)
+        img += strength * F32(rng.uniform(0.28, 0.42))
     elif label == "pleural effusion":
         sides = [-1, 1] if rng.random() < 0.3 else [rng.choice([-1, 1])]
         for side in sides:
             level = rng.uniform(0.12, 0.35)
             lateral = np.abs(X - side * 0.1)
             fill = np.clip((Y - level + F32(0.35) * lateral**2) / F32(0.05), 0, 1)
+            note(fill * lungs[(side + 1) // 2] > 0.5)
             img = img * (1 - fill * lungs[(side + 1) // 2]) + F32(0.5) * fill * lungs[(side + 1) // 2]
     elif rng.random() < 0.3:  # incidental calcified granuloma: a distractor on non-pneumonia films
         side = rng.choice([-1, 1])
@@ -86,7 +92,9 @@ def draw_ct(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
         ys, xs = np.nonzero(k > 0.95)
         j = rng.integers(0, len(xs), size=rng.integers(1, 3))
         px, py = xs[j] / (size - 1) * 2 - 1, ys[j] / (size - 1) * 2 - 1
-        img += np.clip(splat(size, px, py, 1.0, rng.uniform(1.4, 2.2)), 0, 1) * F32(rng.uniform(0.45, 0.6))
+        stones = np.clip(splat(size, px, py, 1.0, rng.uniform(1.4, 2.2)), 0, 1)
+        note(stones > 0.2)
+        img += stones * F32(rng.uniform(0.45, 0.6))
     elif label == "liver lesion":
         for _ in range(rng.integers(1, 3)):
             ang, rad = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.17)
@@ -103,6 +111,7 @@ def draw_ct(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
                 )
                 * liver
             )
+            note(lesion > 0.3)
             img -= lesion * F32(rng.uniform(0.2, 0.3))
     return img
 
@@ -133,6 +142,7 @@ def draw_mri(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
         img -= edema * F32(rng.uniform(0.06, 0.14))
         mass = wobbly(X, Y, tx, ty, r, rng, amp=0.12, edge=0.15)
         core = wobbly(X, Y, tx, ty, r * rng.uniform(0.4, 0.7), rng, amp=0.2, edge=0.3)
+        note(mass > 0.5)
         img = img * (1 - mass) + mass * F32(rng.uniform(0.7, 0.85)) - core * F32(rng.uniform(0.2, 0.45))
     return img
 
@@ -160,6 +170,7 @@ def draw_ultrasound(label: str, size: int, rng: np.random.Generator) -> np.ndarr
             post = F32(rng.uniform(0.35, 0.6))  # posterior shadowing
         below = np.clip((Y - cy) / F32(0.1), 0, 1) * np.exp(-(((X - cx) / F32(r * 0.9)) ** 8))
         img = img * (1 + (post - 1) * below * (1 - mass))
+        note(mass > 0.5)
         img = img * (1 - mass) + mass * F32(rng.uniform(0.08, 0.16))
     half = (size + 1) // 2
     speckle = rng.rayleigh(F32(0.45 / 1.2533), (half, half)).astype(F32) + F32(0.55)  # mean 1, std ~0.24
