@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
-from medclip.adapters.linear_probe import fit_linear_probe
-from medclip.adapters.tip_adapter import beta_alpha_grid, build_cache, search_alpha_beta, tip_logits
-from medclip.adapters.valsplit import ValSplit
+from medclip.fewshot.methods.linear_probe import fit_linear_probe
+from medclip.fewshot.methods.tip_adapter import beta_alpha_grid, build_cache, search_alpha_beta, tip_logits
+from medclip.fewshot.valsplit import ValSplit
 
 
 def _blobs(n, seed, d=8, C=3, spread=1.5):

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from medclip.adapters.lp_plusplus import LPPlusPlus, fit_lp_plusplus, lp_plusplus_step_sizes
-from medclip.adapters.valsplit import ValSplit
+from medclip.fewshot.methods.lp_plusplus import LPPlusPlus, fit_lp_plusplus, lp_plusplus_step_sizes
+from medclip.fewshot.valsplit import ValSplit
 
 
 def _toy(n_per=4, C=3, d=8, seed=0):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from medclip.adapters.tip_adapter import tip_logits
-from medclip.prompt.losses import kd_loss, kg_loss, prograd_kl, prograd_project, sccm_loss
-from medclip.prompt.schedule import dassl_lr, epoch_batches, iterations_per_epoch
-from medclip.prompt.selection import robust_z, select_prompts
-from medclip.prompt.vmf import banerjee_kappa, estimate_kappa, log_normalizer, mean_direction
-from medclip.prompt.vmfcoop import semantic_anchor_loss, spherical_contrastive_loss, symmetric_ce_loss
+from medclip.fewshot.losses import kd_loss, kg_loss, prograd_kl, prograd_project, sccm_loss
+from medclip.fewshot.methods.tip_adapter import tip_logits
+from medclip.fewshot.methods.vmfcoop_ours import semantic_anchor_loss, spherical_contrastive_loss, symmetric_ce_loss
+from medclip.fewshot.schedule import dassl_lr, epoch_batches, iterations_per_epoch
+from medclip.fewshot.selection import robust_z, select_prompts
+from medclip.fewshot.vmf import banerjee_kappa, estimate_kappa, log_normalizer, mean_direction
 
 D = torch.float64
 STUDENT = torch.tensor([[2, 0.5, -1], [0.1, 0.2, 0.3]], dtype=D)

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 
 import medclip
-from medclip.adapters.valsplit import ValSplit
-from medclip.prompt.base import frozen_scale
-from medclip.prompt.config import FewShotMethodConfig
-from medclip.prompt.engine import train_learner
-from medclip.prompt.fit import build_prompt_learner, fit_fewshot, transfer
+from medclip.fewshot.config import FewShotMethodConfig
+from medclip.fewshot.engine import train_learner
+from medclip.fewshot.fit import build_prompt_learner, fit_fewshot, transfer
+from medclip.fewshot.learner import frozen_scale
+from medclip.fewshot.valsplit import ValSplit
 
 CLASSES = ["pneumonia", "normal lungs", "kidney stone"]
 BANK = {c: [f"an image showing {c}, view {i}." for i in range(6)] for c in CLASSES}
@@ -159,7 +159,7 @@ def test_transfer_to_novel_classes_keeps_learned_context(tower):
 
 
 def test_reference_ctx_importer(tmp_path):
-    from medclip.prompt.biomedcoop import load_reference_ctx
+    from medclip.fewshot.methods.biomedcoop import load_reference_ctx
 
     ctx = torch.randn(4, 768)
     torch.save({"state_dict": {"prompt_learner.ctx": ctx, "other": torch.zeros(1)}, "epoch": 100}, tmp_path / "m.tar")
@@ -192,7 +192,7 @@ def test_zs_prior_suite_uses_the_prompt_ensemble(tower, method):
     elif method == "clip_adapter":
         assert torch.allclose(pred.module.text_weights, want, atol=1e-5)
     else:  # Tip-Adapter's zero-shot term uses the prior: recompute its logits from the ensemble by hand
-        from medclip.adapters.tip_adapter import build_cache, tip_logits
+        from medclip.fewshot.methods.tip_adapter import build_cache, tip_logits
 
         keys, values = build_cache(views, y, len(CLASSES))
         a, b, f = pred.info["residual_ratio"], pred.info["sharpness"], val.features

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import medclip
-from medclip.prompt.splice import SplicedTextEncoder
+from medclip.fewshot.splice import SplicedTextEncoder
 
 CLASSES = ["pneumonia", "pleural effusion", "kidney stone", "diabetic retinopathy"]
 

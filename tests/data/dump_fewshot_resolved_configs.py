@@ -19,9 +19,10 @@ OUT = Path(__file__).with_name("fewshot_resolved_configs.json")
 
 def method_names() -> list[str]:
     """Every few-shot method name."""
-    from medclip.prompt.config import METHODS
+    from zeroshot.fewshot.cli import load_plugins, method_names
 
-    return list(METHODS)
+    load_plugins()
+    return method_names()
 
 
 def key(method: str, preset: str | None) -> str:

@@ -25,28 +25,52 @@ from medclip.cli_common import HelpFormatter, add_overrides, cli_device, overrid
 from medclip.resources import config_dir
 
 CONFIG_DIR = config_dir("fewshot")  # shipped with the package (medclip_configs/fewshot)
-ALL = (  # cheap methods first: partial reports are written after every method
-    "zeroshot",
-    "clip_adapter",
-    "tip_adapter",
-    "tip_adapter_f",
-    "linear_probe",
-    "lp_plusplus",
-    "coop",
-    "kgcoop",
-    "prograd",
-    "biomedcoop",
-    "vmfcoop_ours",
-    "cocoop",
-)
-B2N = ("zeroshot", "coop", "cocoop", "kgcoop", "prograd", "biomedcoop", "vmfcoop_ours", "clip_adapter")
+PLUGIN_GROUP = "medclip.fewshot_methods"  # entry-point group of installed method plug-ins
+
+
+def load_plugins(modules: list[str] | None = None) -> None:
+    """Register the built-in methods, installed plug-ins (entry points of :data:`PLUGIN_GROUP`) and ``modules``.
+
+    A plug-in is a module that registers methods with ``@register_method`` when imported (docs/fewshot.md).
+    """
+    import importlib
+    from importlib.metadata import entry_points
+
+    import medclip.fewshot.methods  # noqa: F401
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        ep.load()
+    for name in modules or []:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise SystemExit(f"medclip-fewshot: cannot import plug-in {name!r}: {e}") from None
+
+
+def method_names(*, base_to_novel: bool | None = None) -> list[str]:
+    """Registered methods, cheapest first (``--method all``); only base-to-novel ones if asked."""
+    from medclip.fewshot.registry import cheapest_first, method_meta
+
+    names = cheapest_first()
+    if base_to_novel is not None:
+        names = [m for m in names if method_meta(m)["base_to_novel"] == base_to_novel]
+    return names
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="medclip-fewshot", description=__doc__.split("\n")[0], formatter_class=HelpFormatter
     )
-    p.add_argument("--method", nargs="+", default=["coop"], help=f"methods or 'all' ({', '.join(ALL)})")
+    p.add_argument("--method", nargs="+", default=["coop"], help="methods or 'all' (see --list-methods)")
+    p.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=f"import MODULE first (it registers methods); installed plug-ins of entry-point group {PLUGIN_GROUP} "
+        "load by themselves",
+    )
     p.add_argument("--suite", default="demo", help="suite name or YAML path")
     p.add_argument("--dataset", nargs="*", default=None, help="suite datasets (default: every usable one)")
     p.add_argument("--data-root", default=None, help="override the suite's data root")
@@ -73,7 +97,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def method_config(method: str, preset: str | None, path: str | None, overrides: list[str]):
     """The typed config of one method (YAML file + overrides)."""
     from medclip.config import load_config
-    from medclip.prompt.config import FewShotMethodConfig
+    from medclip.fewshot.config import config_class
+
+    FewShotMethodConfig = config_class()  # noqa: N806  (includes the sections of plug-in methods)
 
     if path is None:
         path = CONFIG_DIR / (f"{method}_{preset}.yaml" if preset else f"{method}.yaml")
@@ -83,6 +109,18 @@ def method_config(method: str, preset: str | None, path: str | None, overrides: 
     if cfg.method != method:
         raise SystemExit(f"medclip-fewshot: {path} is for method {cfg.method!r}, not {method!r}")
     return cfg, str(path)
+
+
+def list_methods() -> str:
+    """One line per registered method (cheapest first) with what it needs."""
+    from medclip.fewshot.registry import method_meta
+
+    rows = []
+    for m in method_names():
+        meta = method_meta(m)
+        flags = [k for k in ("uses_bank", "uses_prior", "base_to_novel", "prompt_learner") if meta[k]]
+        rows.append(f"{m:<14} cost={meta['cost']:<4} test_cost={meta['test_cost']:<9} {' '.join(flags)}".rstrip())
+    return "\n".join(rows)
 
 
 def _load_model(args):
@@ -110,10 +148,15 @@ def _main(argv=None) -> int:
     args = parse_args(argv)
     args.set = overrides_from(args, "medclip-fewshot")
     args.device = cli_device(args.device)
+    load_plugins(args.plugin)
+    if args.list_methods:
+        print(list_methods())
+        return 0
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from medclip.prompt.bank import bank_hash, load_bank
+    from medclip.fewshot.bank import bank_hash, load_bank
+    from medclip.fewshot.registry import METHODS, method_meta
 
     from ..suites import load_suite, select
     from .bank import make_bank, save_bank
@@ -133,16 +176,18 @@ def _main(argv=None) -> int:
         save_bank(bank, args.make_bank, f"data_pipelines.captions (knowledge backend), suite {suite.name}")
         print(f"wrote {args.make_bank}: {len(bank)} classes x {args.bank_size} descriptions")
         return 0
-    methods = list(ALL) if args.method == ["all"] else list(dict.fromkeys(args.method))
+    methods = method_names() if args.method == ["all"] else list(dict.fromkeys(args.method))
+    for m in methods:
+        METHODS.get(m)  # unknown names: one line with the closest registered ones
     if args.base_to_novel:
-        bad = [m for m in methods if m not in B2N]
+        bad = [m for m in methods if not method_meta(m)["base_to_novel"]]
         if bad:
             raise SystemExit(f"medclip-fewshot: {', '.join(bad)} cannot classify unseen classes (no base-to-novel)")
     if args.config and len(methods) != 1:
         raise SystemExit("medclip-fewshot: --config needs exactly one --method")
     cfgs = {m: method_config(m, args.preset, args.config, args.set) for m in methods}
     bank_path = args.bank or (CONFIG_DIR / "banks" / f"{suite.name}.json")
-    needs_bank = any(m in ("biomedcoop", "vmfcoop_ours") for m in methods)
+    needs_bank = any(method_meta(m)["uses_bank"] for m in methods)
     bank = load_bank(bank_path) if needs_bank else None
     model, preprocess, tokenizer = _load_model(args)
     t_start = time.perf_counter()
