@@ -13,7 +13,7 @@ CAP = r"(?:[A-Z]['\u2019])?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:-[A-Z][a-z]+)?(?:['\u20
 UPPER = r"(?:[A-Z]['\u2019])?[A-Z]{2,}(?:-[A-Z]{2,})?"
 NW = rf"(?:{CAP}|{UPPER})"
 PARTICLE = r"(?:van|von|de|del|della|da|di|la|le|du|der|den|ter|bin|ibn|al|el)"
-INITIAL = r"[A-Z]\.?"
+INITIAL = r"[A-Z](?:\.|(?![A-Za-z]))"
 # a full name: optional initials, particles, up to three more words on the same line
 NAME = rf"(?:{INITIAL}[ \t]?){{0,2}}(?:{PARTICLE}[ \t]+)*{NW}(?:[ \t]+(?:{INITIAL}(?![a-z])|(?:{PARTICLE}[ \t]+)*{NW})){{0,3}}"  # noqa: E501
 LAST_FIRST = rf"{NW},[ \t]*{NW}(?:[ \t]+{INITIAL}(?![a-z]))?"
@@ -27,7 +27,8 @@ STOP = frozenset(
     april may june july august september october november december hospital clinic center centre department
     radiology emergency er ed icu or ct mri mr us xr pet cxr ap pa lat phone tel fax pager ext md do rn np
     phd mbbs dictated signed electronically at who were please please final preliminary addendum date time
-    mrn id acc accession dob age sex male female patient pt
+    mrn id acc accession dob age sex male female patient pt chest abdomen pelvis head brain spine neck knee hip
+    shoulder lung lungs heart liver kidney views view
     """.split()
 )
 
@@ -49,7 +50,9 @@ _CUE_BY = (
 )
 CUE_BY_RE = re.compile(rf"\b{_CUE_BY}[ \t]*:?[ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
 _CRED = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PhD|MBBS|MBChB|FRCR|FRCPC|FACR|DNP|RDMS|RT\(R\))"
-CRED_RE = re.compile(rf"(?P<v>(?:{INITIAL}[ \t]?|{CAP}[ \t]+)(?:{INITIAL}[ \t]?)?{CAP})(?=,?[ \t]*{_CRED}(?![A-Za-z]))")
+CRED_RE = re.compile(
+    rf"(?P<v>(?:(?:{INITIAL}[ \t]?){{1,2}}|{NW}[ \t]+(?:{INITIAL}[ \t]?)?)?{NW})(?=,?[ \t]*{_CRED}(?![A-Za-z]))"
+)
 
 _WORD = re.compile(rf"{CAP}|{UPPER}|{INITIAL}(?=[ \t]+[A-Z])")
 _NEXT_WORD = re.compile(r"\s*([A-Za-z]+)")
@@ -70,7 +73,7 @@ def strong_names(text: str) -> Iterator[tuple[int, int]]:
     for rx in (TITLE_RE, CUE_COLON_RE, CUE_BY_RE, CRED_RE):
         for m in rx.finditer(text):
             s, e = m.span("v")
-            if text[s:e].strip(".,").lower() in STOP:
+            if all(w.strip(".,").lower() in STOP for w in text[s:e].split()):
                 continue
             yield s, _trim(text, s, e)
 

@@ -31,26 +31,26 @@ MONTH = (
 )
 _WEEKDAY = r"(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
-_TIME = r"(?:(?:\s+|T|\s+at\s+)\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?)?"
+_DAY = r"(?:3[01]|[12]\d|0?[1-9])(?!\d)"
+_MON = r"(?:1[0-2]|0?[1-9])(?!\d)"
+_TIME = r"(?:(?:[ \t]+at[ \t]+|[ \t]+|T)\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]*[AaPp]\.?[Mm]\.?)?|\b)"
 _DATE_KEY = (
     r"(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+(?:birth|service|exam|study|admission|discharge|death|procedure)|"
     r"birth[ \t]*date|born(?:[ \t]+on)?|admitted(?:[ \t]+on)?|discharged(?:[ \t]+on)?|exam[ \t]+date|"
     r"study[ \t]+date|dos|dod|deceased)"
 )
 DATE_RES = [
-    re.compile(rf"\b{_WEEKDAY}(?:19|20)\d{{2}}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])\b{_TIME}"),
-    re.compile(rf"\b{_WEEKDAY}(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.](?:\d{{4}}|\d{{2}})\b{_TIME}"),
-    re.compile(rf"\b{_WEEKDAY}(?:0?[1-9]|[12]\d|3[01]){_ORD}[ \t]+(?:of[ \t]+)?{MONTH},?[ \t]+\d{{2,4}}\b{_TIME}"),
-    re.compile(
-        rf"\b{_WEEKDAY}{MONTH}[ \t]+(?:0?[1-9]|[12]\d|3[01]){_ORD}(?:,?[ \t]+\d{{4}}\b|,[ \t]*'?\d{{2}}\b)?{_TIME}"
-    ),  # noqa: E501
-    re.compile(rf"\b(?:0?[1-9]|[12]\d|3[01])[-/ ]{MONTH}[-/ ](?:\d{{4}}|\d{{2}})\b{_TIME}"),
-    re.compile(rf"\b{MONTH}[-/](?:0?[1-9]|[12]\d|3[01])[-/]\d{{4}}\b"),
+    re.compile(rf"\b{_WEEKDAY}(?:19|20)\d{{2}}[-/.]{_MON}[-/.]{_DAY}{_TIME}"),
+    re.compile(rf"\b{_WEEKDAY}{_DAY}[-/.]{_DAY}[-/.](?:\d{{4}}|\d{{2}}){_TIME}"),
+    re.compile(rf"\b{_WEEKDAY}{_DAY}{_ORD}[ \t]+(?:of[ \t]+)?{MONTH},?[ \t]+\d{{2,4}}{_TIME}"),
+    re.compile(rf"\b{_WEEKDAY}{MONTH}[ \t]+{_DAY}{_ORD}(?:,?[ \t]+\d{{4}}|,[ \t]*'?\d{{2}})?{_TIME}"),  # noqa: E501
+    re.compile(rf"\b{_DAY}[-/ ]{MONTH}[-/ ](?:\d{{4}}|\d{{2}}){_TIME}"),
+    re.compile(rf"\b{MONTH}[-/]{_DAY}[-/]\d{{4}}\b"),
     re.compile(rf"\b{MONTH},?[ \t]+(?:of[ \t]+)?(?:19|20)\d{{2}}\b"),
     re.compile(r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:T?\d{4,6})?\b"),
-    re.compile(rf"\b{_DATE_KEY}[ \t]*[:#]?[ \t]*(?P<v>(?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])\b)"),
+    re.compile(rf"\b{_DATE_KEY}[ \t]*[:#]?[ \t]*(?P<v>{_MON}[-/.]{_DAY}\b)"),
     re.compile(
-        r"(?i:\b(?:on|dated|since|until|through|prior\s+(?:study|exam)\s+of))\s+(?P<v>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b(?!/)"  # noqa: E501
+        rf"(?i:\b(?:on|dated|since|until|through|prior\s+(?:study|exam)\s+of))\s+(?P<v>{_MON}/{_DAY})\b(?!/)"  # noqa: E501
     ),  # noqa: E501
 ]
 
@@ -154,7 +154,7 @@ AGE_RES = [
         rf"[ \t]*(?i:yo|y/o|y\.o\.|yoM|yoF)\b|[ \t]*(?i:years?|yrs?)[ \t]+of[ \t]+age|[ \t]?(?:M|F)\b(?![-/])|"
         rf"[ \t]+(?i:male|female|man|woman|gentleman|lady)\b)"
     ),
-    re.compile(rf"(?i:\bage[d]?|\bage:)[ \t]*:?[ \t]*(?P<v>{_AGE_NUM})\b"),
+    re.compile(rf"(?i:\bage[d]?|\bage:)[ \t]*:?[ \t]*(?P<v>{_AGE_NUM}|{_AGE_WORD})\b"),
     re.compile(r"(?i:\bin[ \t]+(?:his|her|their)[ \t]+(?:(?:late|early|mid)[- \t]?)?(?:nineties|90s|90's|hundreds))"),
     re.compile(r"(?i:\b(?:nonagenarian|centenarian)\b)"),
 ]
