@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install shards train eval demo merge test test-slow lint format bench clean
+.PHONY: install shards train eval demo merge serve test test-slow lint format bench clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e ".[dev,dicom,llm,bench,pairs]"
+	$(PY) -m pip install --quiet -e ".[dev,dicom,llm,bench,pairs,serve]"
 	touch $(STAMP)
 
 shards: $(STAMP)
@@ -43,6 +43,9 @@ merge: $(STAMP)
 		--config configs/merge/expert_demo.yaml
 	$(VENV)/bin/medclip-merge --base $(RUN)/checkpoints/latest.pt --expert runs/merge/expert_xray.pt --suite demo \
 		--out reports/merge --config configs/merge/demo.yaml
+
+serve: $(STAMP)
+	$(VENV)/bin/medclip-serve --model demo=$(RUN)/checkpoints/latest.pt --host 127.0.0.1 --port $(or $(PORT),8000)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
