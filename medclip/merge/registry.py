@@ -100,7 +100,10 @@ def register_merge_method(
             (the three random controls use ``random``) and must declare the same ``config``.
         replace: override a registered method of the same name.
         **meta: further metadata: ``t3_coef=True`` (uses T3's coefficient: the ``coef_target=expert``
-            ablation is noted), ``coef_stats=True`` (lambda histogram over T3's theoretical range).
+            ablation is noted), ``coef_stats=True`` (lambda histogram over T3's theoretical range),
+            ``endpoints={"base": [...], "expert": [...]}``: merge-config overrides (``params.ties.scale=0``,
+            ``coef.lambda_min=1``) under which the method must reproduce that endpoint model exactly (the
+            registry-wide contract test checks it).
 
     Returns:
         The decorator (it returns the function unchanged).

@@ -156,6 +156,14 @@ class _Runner:
         return self.per_sample(name, o, meta, kind="batch")
 
 
+def merge_context(pair: MergePair, images: torch.Tensor, ep: Endpoints, cfg: MergeConfig) -> MergeContext:
+    """What every method reads: pass A's logits, the coefficient's probabilities, T3's JS and lambda."""
+    c = cfg.coef
+    p_b, p_e = probabilities(ep.cos_b, ep.scale_b, c), probabilities(ep.cos_e, ep.scale_e, c)
+    js, lam = t3_lambdas(p_b, p_e, c)
+    return MergeContext(pair, images, ep.cos_b, ep.cos_e, p_b, p_e, js, lam, cfg)
+
+
 def run_methods(
     pair: MergePair,
     images: torch.Tensor,
@@ -178,10 +186,8 @@ def run_methods(
     cfg.validate()
     ep = endpoints or endpoint_pass(pair, images, tokenizer=tokenizer, class_prompts=class_prompts,
                                     batch_size=cfg.batch_size, text_cache=text_cache)  # fmt: skip
-    c = cfg.coef
-    p_b, p_e = probabilities(ep.cos_b, ep.scale_b, c), probabilities(ep.cos_e, ep.scale_e, c)
-    js, lam = t3_lambdas(p_b, p_e, c)
-    ctx = MergeContext(pair, images, ep.cos_b, ep.cos_e, p_b, p_e, js, lam, cfg)
+    ctx = merge_context(pair, images, ep, cfg)
+    js = ctx.js
     text = (ep.text_e, ep.text_b) if ep.text_e is not None else None
     runner = _Runner(ctx, tokenizer, class_prompts, lowrank, text)
     res: dict[str, MethodResult] = {}

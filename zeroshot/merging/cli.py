@@ -3,6 +3,11 @@
     medclip-merge --base runs/demo/checkpoints/latest.pt --expert runs/merge/expert_xray.pt --suite demo \
         --out reports/merge [--config configs/merge/demo.yaml] [key=value ...]
 
+``--base`` / ``--expert`` take any model spec of the other tools: a medclip checkpoint, an open_clip name with
+``--base-pretrained`` / ``--expert-pretrained`` weights (``--model NAME --pretrained PATH`` spell the base),
+``hf-hub:<repo>`` or ``local-dir:<folder>``. Merge methods of other packages are found through the
+``medclip.merge_methods`` entry-point group and named in ``merge.methods``.
+
 Keys are those of :class:`zeroshot.merging.protocol.ProtocolConfig` (merge settings under ``merge.``, the
 coefficient under ``merge.coef.``), e.g. ``merge.coef.gamma=5 corruptions=[jpeg] max_samples=100``.
 """
@@ -25,8 +30,22 @@ def run(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(
         prog="medclip-merge", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
-    ap.add_argument("--base", required=True, help="base (generalist) checkpoint or model name")
-    ap.add_argument("--expert", required=True, help="expert checkpoint (same architecture)")
+    ap.add_argument(
+        "--base",
+        "--model",
+        dest="base",
+        required=True,
+        help="base (generalist): medclip checkpoint, model name, hf-hub:<repo> or local-dir:<folder>",
+    )
+    ap.add_argument(
+        "--base-pretrained",
+        "--pretrained",
+        dest="base_pretrained",
+        default=None,
+        help="weights for a --base model name (file or open_clip tag)",
+    )
+    ap.add_argument("--expert", required=True, help="expert model spec (same state-dict keys as the base)")
+    ap.add_argument("--expert-pretrained", default=None, help="weights for an --expert model name")
     ap.add_argument("--suite", default=None, help="suite name or YAML (default: from the config, demo)")
     ap.add_argument("--data-root", default=None, help="override the suite's data root")
     ap.add_argument("--out", required=True, help="report folder (report.md, report.json, config.yaml)")
@@ -47,7 +66,8 @@ def run(argv: list[str] | None = None) -> dict:
         cfg = load_config(ProtocolConfig, args.config, overrides)
         cfg.validate()
         save_config(cfg, f"{args.out}/config.yaml")
-        report = run_protocol(args.base, args.expert, cfg)
+        report = run_protocol(args.base, args.expert, cfg, base_pretrained=args.base_pretrained,
+                              expert_pretrained=args.expert_pretrained)  # fmt: skip
     except (ValueError, FileNotFoundError) as e:  # ConfigError, MergeError, missing data / checkpoints
         ap.exit(2, f"medclip-merge: error: {e}\n")
     js, md = write_report(report, args.out)

@@ -94,6 +94,8 @@ def make_expert(base_path: str, out: str | Path, cfg: ExpertConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model, preprocess, tok, name = load_model(base_path)
+    if name is None:  # the expert checkpoint records an architecture name; a folder spec has none
+        raise ConfigError(f"make_expert: --base must be a medclip checkpoint or a model name, got {base_path!r}")
     base_sd = {k: v.clone() for k, v in model.state_dict().items()}
     suite = load_suite(cfg.suite, cfg.data_root)
     ds = select(suite, [cfg.dataset])[0]

@@ -1,4 +1,6 @@
-"""Loading base / expert models for merging: checkpoints or registered names, plus stored LoRA factors."""
+"""Loading base / expert models for merging (through :func:`medclip.models.load.load_model`: a medclip
+checkpoint, an open_clip name with ``pretrained`` weights, ``hf-hub:`` or ``local-dir:``), plus stored LoRA
+factors."""
 
 from __future__ import annotations
 
@@ -7,21 +9,26 @@ import os
 
 import torch
 
-from medclip import create_model
 from medclip.merge.dual_ops import LowRank
 from medclip.merge.lora import base_minus_expert
-from medclip.models import create_model_from_checkpoint, read_checkpoint_name
+from medclip.models.load import load_model as _load
 
 log = logging.getLogger(__name__)
 
 
-def load_model(path_or_name: str):
-    """``(model, preprocess, tokenizer, architecture name)`` from a medclip checkpoint or a model name."""
-    if os.path.isfile(path_or_name):
-        model, preprocess, tok = create_model_from_checkpoint(path_or_name)
-        return model, preprocess, tok, read_checkpoint_name(path_or_name)
-    model, preprocess, tok = create_model(path_or_name)
-    return model, preprocess, tok, path_or_name
+def load_model(spec: str, pretrained: str | None = None):
+    """``(model, preprocess, tokenizer, architecture)`` for any model spec ``medclip.models.load`` accepts.
+
+    ``architecture`` is the registered / open_clip name (read from a medclip checkpoint), or None for
+    ``hf-hub:`` / ``local-dir:`` specs, whose folder (not a name) defines the architecture.
+    """
+    model, preprocess, tok, info = _load(spec, pretrained)
+    return model, preprocess, tok, architecture(info["name"])
+
+
+def architecture(name: str) -> str | None:
+    """``name`` unless it is an ``hf-hub:`` / ``local-dir:`` spec (then None: compared by state-dict keys)."""
+    return None if str(name).startswith(("hf-hub:", "local-dir:")) else str(name)
 
 
 def checkpoint_extras(path: str) -> dict:

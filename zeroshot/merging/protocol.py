@@ -108,14 +108,19 @@ def _setting(pair, view, images, cfg: ProtocolConfig, methods, lowrank, tok, tex
     return out
 
 
-def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
-    """Run every setting and method; returns the report dict (see :func:`summarize`)."""
+def run_protocol(base: str, expert: str, cfg: ProtocolConfig, *, base_pretrained: str | None = None,
+                 expert_pretrained: str | None = None) -> dict:  # fmt: skip
+    """Run every setting and method; returns the report dict (see :func:`summarize`).
+
+    ``base`` and ``expert`` are model specs (a medclip checkpoint, an open_clip name with
+    ``*_pretrained`` weights, ``hf-hub:`` or ``local-dir:``); both must have the same state-dict keys.
+    """
     cfg.validate()
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    base_model, preprocess, tok, base_name = load_model(base)
-    expert_model, _, _, expert_name = load_model(expert)
-    if base_name != expert_name:
+    base_model, preprocess, tok, base_name = load_model(base, base_pretrained)
+    expert_model, _, _, expert_name = load_model(expert, expert_pretrained)
+    if base_name and expert_name and base_name != expert_name:
         raise ConfigError(f"base ({base_name}) and expert ({expert_name}) architectures differ")
     extras = checkpoint_extras(expert)
     modality = cfg.expert_modality or extras.get("expert", {}).get("modality")
@@ -162,9 +167,9 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig) -> dict:
     report = summarize(settings)
     report.update(
         {
-            "base": base,
-            "expert": expert,
-            "architecture": base_name,
+            "base": base if base_pretrained is None else f"{base}@{base_pretrained}",
+            "expert": expert if expert_pretrained is None else f"{expert}@{expert_pretrained}",
+            "architecture": base_name or expert_name or base,
             "expert_modality": modality,
             "expert_meta": {k: v for k, v in extras.get("expert", {}).items() if k != "history"},
             "novel_modalities": novel,

@@ -15,7 +15,12 @@ class EnsembleConfig:
     c: float = 0.5  # weight on the expert's probabilities
 
 
-@register_merge_method("ensemble", kind="output", config=EnsembleConfig)
+@register_merge_method(
+    "ensemble",
+    kind="output",
+    config=EnsembleConfig,
+    endpoints={"base": ["params.ensemble.c=0"], "expert": ["params.ensemble.c=1"]},
+)
 def ensemble(ctx: MergeContext, cfg: EnsembleConfig) -> Outcome:
     """``(1 - c) p_b + c p_e``."""
     return Outcome(baselines.output_ensemble(ctx.p_b, ctx.p_e, cfg.c), notes=["output space, not a merge"])
