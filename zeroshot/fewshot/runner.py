@@ -35,6 +35,12 @@ def _scores(logits: torch.Tensor, labels: np.ndarray) -> dict[str, float]:
     return {"accuracy": acc, "error": 1.0 - acc, "macro_f1": f1}
 
 
+def _test_scores(logits: torch.Tensor, labels: np.ndarray) -> dict:
+    """:func:`_scores` plus ``correct``: 0/1 per test image in test order (for paired tests vs zero-shot)."""
+    pred = logits.argmax(-1).cpu().numpy()
+    return {**_scores(logits, labels), "correct": (pred == labels).astype(np.int8).tolist()}
+
+
 class FewShotRunner:
     """Runs methods over (K, seed) on one :class:`FewShotData` with shared feature caches."""
 
@@ -95,15 +101,16 @@ class FewShotRunner:
         )
 
     def run_fewshot(self, cfg: FewShotMethodConfig, shots: list[int], seeds: list[int]) -> list[dict]:
-        """One record per (K, seed) with accuracy, error and macro-F1 on the full test split."""
+        """One record per (K, seed) with accuracy, error, macro-F1 and per-image ``correct`` on the test split
+        (``test_index`` too when ``test_per_class`` evaluates a subset); the zero-shot record covers the full split."""
         d, out = self.data, []
         if cfg.method == "zeroshot":
             pred = self._zeroshot_predictor(cfg, shots, seeds)
             rec = {"dataset": d.name, "method": "zeroshot", "k": 0, "seed": 0, "setting": "fewshot"}
-            rec.update(_scores(pred.predict_logits(self.test_x), self.test_y))
+            rec.update(_test_scores(pred.predict_logits(self.test_x), self.test_y))
             self.progress(f"{d.name} zeroshot acc={rec['accuracy']:.4f}")
             return [rec]
-        test_x, test_y, zs_same = self.test_x, self.test_y, None
+        test_x, test_y, zs_same, keep = self.test_x, self.test_y, None, None
         if cfg.test_per_class:
             keep = np.sort(
                 np.concatenate([np.flatnonzero(self.test_y == c)[: cfg.test_per_class] for c in np.unique(self.test_y)])
@@ -139,8 +146,9 @@ class FewShotRunner:
                 }
                 if zs_same is not None:
                     rec["zeroshot_accuracy_same_test"] = zs_same
+                    rec["test_index"] = keep.tolist()  # positions of the subset in the full test split
                 rec["val_accuracy"] = _scores(pred.predict_logits(val.features), val.labels.numpy())["accuracy"]
-                rec.update(_scores(pred.predict_logits(test_x), test_y))
+                rec.update(_test_scores(pred.predict_logits(test_x), test_y))
                 rec["seconds"] = round(time.perf_counter() - t0, 3)
                 rec["info"] = _plain(pred.info)
                 self.progress(
