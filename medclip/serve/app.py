@@ -190,9 +190,14 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
             prompts = [cs.prompts[i] for i in keep]
         return [cs.names[i] for i in keep], [cs.modalities[i] for i in keep], prompts, cs.key
 
-    async def image_tensor(rt: ModelRuntime, data: bytes | None, fields: dict):
+    def check_file(data: bytes | None) -> None:
         if data is None:
             raise ApiError(422, "no_file", "no image: send the file as multipart part 'file' or as the body")
+        if not data:
+            raise ApiError(400, "empty_body", "the upload is empty")
+
+    async def image_tensor(rt: ModelRuntime, data: bytes | None, fields: dict):
+        check_file(data)
         window = (fields.get("window") or "auto").strip()
         if window not in WINDOWS:
             raise ApiError(422, "bad_window", f"unknown window {window[:40]!r}; choose from {', '.join(WINDOWS)}")
@@ -226,6 +231,7 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
         if obj is not None:
             raise ApiError(415, "unsupported_media_type", "classify needs an image: multipart/form-data or a raw body")
         rt = pick_model(fields)
+        check_file(data)
         names, mods, prompts, key = class_request(fields)
         top_k = int_field(fields.get("top_k"), "top_k", min(5, len(names)), 1, len(names))
         t1 = time.perf_counter()
@@ -316,6 +322,7 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
         if obj is not None:
             raise ApiError(415, "unsupported_media_type", "explain needs an image: multipart/form-data or a raw body")
         rt = pick_model(fields)
+        check_file(data)
         names, _, prompts, key = class_request(fields)
         target = (fields.get("target") or fields.get("class_name") or "").strip()
         if not target:
