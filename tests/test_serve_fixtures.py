@@ -144,3 +144,50 @@ def demo_checkpoint() -> Path:
     torch.save({"epoch": 1, "step": 1, "name": "medclip-tiny", "state_dict": model.state_dict(), "optimizer": {},
                 "scaler": {}, "config": {}}, path)  # fmt: skip
     return path
+
+
+class Server:
+    """A ``medclip-serve`` subprocess on 127.0.0.1 with a free port (``--port 0``), stopped on exit."""
+
+    def __init__(self, *args: str, startup_s: float = 120.0):
+        import os
+        import subprocess
+        import sys
+
+        self.args, self.startup_s = args, startup_s
+        self.log_path = Path(tempfile.mkdtemp(prefix="medclip-serve-log-")) / "server.log"
+        self._popen = lambda: subprocess.Popen(
+            [sys.executable, "-m", "medclip.serve", *args, "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
+            stdout=open(self.log_path, "w"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def __enter__(self):
+        import re
+        import time
+
+        self.proc = self._popen()
+        deadline = time.monotonic() + self.startup_s
+        while time.monotonic() < deadline:
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", self.log_path.read_text())
+            if m:
+                self.url = m.group(1)
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"medclip-serve exited: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        self.proc.kill()
+        raise RuntimeError(f"medclip-serve did not start in {self.startup_s}s: {self.log_path.read_text()[-2000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+        shutil.rmtree(self.log_path.parent, True)
