@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         default="train,val",
         help="comma-separated splits the exclusion lists are checked against (default: the training splits)",
     )
+    v.add_argument(
+        "--near-dup",
+        action="store_true",
+        help="also fail on near-duplicates (perceptual hash) of the exclusion lists' images: resized/re-encoded copies",
+    )
+    v.add_argument("--near-dup-threshold", type=int, default=8, help="Hamming distance of 64 bits (default: 8)")
     e = sub.add_parser(
         "exclusion-list",
         help="write the pixel sha256 of an eval set (shard or image folders)",
@@ -94,7 +100,12 @@ def _verify(args) -> int:
     from .verify import verify_paths
 
     splits = [x.strip() for x in args.exclude_splits.split(",") if x.strip()]
-    return 0 if verify_paths(args.dirs, exclude=args.exclude, exclude_splits=splits) else 1
+    ok = verify_paths(args.dirs, exclude=args.exclude, exclude_splits=splits)
+    if args.near_dup and args.exclude:
+        from .exclusion import near_duplicate_problems
+
+        ok &= not near_duplicate_problems(args.dirs, args.exclude, splits=splits, threshold=args.near_dup_threshold)
+    return 0 if ok else 1
 
 
 def _demo_findings(args) -> int:

@@ -47,6 +47,7 @@ class HygieneConfig:
     near_dup: str = "none"  # across sources by perceptual hash: none | report (count only) | drop
     near_dup_threshold: int = 8  # Hamming distance (of 64 bits) that counts as a near-duplicate
     near_dup_exclude: bool = False  # also drop near-duplicates of the exclusion lists' images (phash lines)
+    near_dup_priority: list[str] = field(default_factory=list)  # sources whose copy is kept first (then by name)
 
 
 def _demo_sources() -> dict:

@@ -4,9 +4,10 @@ The same figure often appears in several collections (a PMC figure in PMC-OA, RO
 set), re-encoded or resized. After the exact de-duplication within each source, every written sample's
 64-bit pHash (:mod:`data_pipelines.phash`, recorded per chunk part) is compared with those of the *other*
 sources; pairs within ``hygiene.near_dup_threshold`` bits are counted per source pair. With ``drop``, the
-first sample wins, in the same order as the exact de-duplication (eval splits first, then canonical split
-order, chunk order and position), and each later sample that is near a kept sample of another source is
-dropped as a ``near_duplicate`` skip. Near-duplicates within one source are left alone (a series of similar
+first sample wins, in this order: eval splits first (as for the exact de-duplication), then canonical split
+order; within a split, sources in ``hygiene.near_dup_priority`` order (unlisted sources after, by name),
+then chunk order and position. Each later sample that is near a kept sample of another source is dropped
+as a ``near_duplicate`` skip. Near-duplicates within one source are left alone (a series of similar
 slices is not a copy).
 
 The manifest's ``near_duplicates`` section records the mode, the threshold, the pair counts per source pair
@@ -22,27 +23,33 @@ from .phash import near_pairs
 from .plan import split_sort_key
 
 
-def _samples(done: dict, eval_first: list[str]) -> list[tuple[str, int, str, str, int]]:
+def _samples(done: dict, eval_first: list[str], priority: list[str]) -> list[tuple[str, int, str, str, int]]:
     order = sorted(done, key=lambda s: (s not in eval_first, split_sort_key(s)))
+    rank = {s: i for i, s in enumerate(priority)}
     out = []
     for split in order:
+        rows = []
         for i in sorted(done[split]):
             for q in done[split][i]["parts"]:
                 ph = q.get("phash", {})
                 for key, source, _, _ in q.get("samples", []):
                     if key in ph:
-                        out.append((split, i, key, source, int(ph[key], 16)))
+                        rows.append((split, i, key, source, int(ph[key], 16)))
+        rows.sort(key=lambda r: (rank.get(r[3], len(rank)), r[3]))  # stable: chunk order kept per source
+        out += rows
     return out
 
 
-def find_near_duplicates(done: dict, eval_first: list[str], threshold: int) -> tuple[dict, dict]:
+def find_near_duplicates(
+    done: dict, eval_first: list[str], threshold: int, priority: list[str] = ()
+) -> tuple[dict, dict]:
     """Cross-source near-duplicate pairs and the keys a ``drop`` run removes.
 
     Returns:
         ``(drops, report)``: ``drops[(split, chunk)] = {keys}``; ``report`` = ``{pairs: {"a+b": n},
         dropped: {source: n}, dropped_by_split: {split: n}}``.
     """
-    samples = _samples(done, eval_first)
+    samples = _samples(done, eval_first, list(priority))
     pairs = {ij: d for ij, d in near_pairs([s[4] for s in samples], threshold).items()
              if samples[ij[0]][3] != samples[ij[1]][3]}  # fmt: skip
     by_pair = Counter("+".join(sorted((samples[i][3], samples[j][3]))) for i, j in pairs)
@@ -70,7 +77,7 @@ def apply_near_dup(cfg, done: dict, eval_first: list[str], tmp_dirs: dict[str, P
     mode, t = cfg.hygiene.near_dup, cfg.hygiene.near_dup_threshold
     if mode == "none":
         return None
-    drops, report = find_near_duplicates(done, eval_first, t)
+    drops, report = find_near_duplicates(done, eval_first, t, cfg.hygiene.near_dup_priority)
     if mode == "drop" and drops:
         from .dedup import apply_drops
 

@@ -33,7 +33,7 @@ FINDING = {
     "brain tumor": ("an enhancing mass in the right frontal lobe, concerning for a brain tumor", "brain tumor"),
     "benign mass": ("an oval circumscribed hypoechoic benign mass, parallel to the skin", "benign mass"),
     "malignant mass": ("an irregular spiculated hypoechoic malignant mass with posterior shadowing", "malignant mass"),
-    "adenocarcinoma": ("irregular malignant glands infiltrating the stroma, consistent with adenocarcinoma",
+    "adenocarcinoma": ("an infiltrate of irregular malignant glands in the stroma, consistent with adenocarcinoma",
                        "adenocarcinoma"),
     "diabetic retinopathy": ("scattered microaneurysms and hard exudates, consistent with diabetic retinopathy",
                              "diabetic retinopathy"),

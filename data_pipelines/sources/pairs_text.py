@@ -132,7 +132,7 @@ def process_text(
         from data_pipelines.captions.reports import report_to_captions
 
         rc = report_to_captions(clean, n_report_captions, backend=report_backend)
-        st.report_fallbacks += int(bool(getattr(rc, "fallback", False)))
+        st.report_fallbacks += int(getattr(rc, "fallbacks", 0) or 0)
         caps = []
         for c in rc.captions:
             c = _clean(_scrub(c, phi))
