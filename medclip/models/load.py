@@ -27,7 +27,8 @@ def load_model(model: str, pretrained: str | None = None, device: str = "cpu", p
         name = read_checkpoint_name(model)
         m, pre, tok = create_model_from_checkpoint(model, device=device, precision=precision)
         return m, pre, tok, {"id": model, "name": name, "pretrained": model}
-    if model.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in model:
+    schema = model.startswith(("hf-hub:", "local-dir:"))
+    if not schema and (model.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in model):
         raise ValueError(f"model checkpoint not found: {model}")
     m, pre, tok = create_model(model, pretrained=pretrained, device=device, precision=precision)
     ident = model if pretrained is None else f"{model}@{pretrained}"
