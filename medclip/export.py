@@ -94,7 +94,8 @@ def export_checkpoint(
     """Write the portable open_clip folder for ``checkpoint`` into ``out_dir`` and return it.
 
     Args:
-        checkpoint: a medclip trainer checkpoint (``.pt`` with ``name`` and ``state_dict``).
+        checkpoint: a medclip trainer checkpoint (``.pt`` with ``name`` and ``state_dict``, or the ``.dcp``
+            folder of a sharded FSDP2 checkpoint).
         out_dir: output folder (created; files of the same names are replaced).
         name: architecture name when the checkpoint does not record one.
         hub_id: the hub repository the folder will be uploaded to (``owner/name``); the text tower config
@@ -112,11 +113,15 @@ def export_checkpoint(
 
     from .export_card import model_card
     from .models import create_model, get_model_config
+    from .train.checkpoint import is_sharded_checkpoint, load_checkpoint
 
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
+    if is_sharded_checkpoint(checkpoint):  # dist.strategy=fsdp: a .dcp folder, read whole (no process group)
+        ckpt = load_checkpoint(checkpoint)
+    elif not checkpoint.is_file():
         raise ValueError(f"checkpoint not found: {checkpoint}")
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    else:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{checkpoint} is not a medclip trainer checkpoint (no 'state_dict')")
     name = name or ckpt.get("name")
@@ -171,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a checkpoint as a portable open_clip folder.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("checkpoint", help="medclip trainer checkpoint (.pt)")
+    p.add_argument("checkpoint", help="medclip trainer checkpoint (.pt, or a sharded .dcp folder)")
     p.add_argument("out_dir", help="output folder (created)")
     p.add_argument("--name", default=None, help="architecture name (default: the one stored in the checkpoint)")
     p.add_argument(

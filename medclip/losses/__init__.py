@@ -18,6 +18,7 @@ from .distributed import gather_features
 from .multipos import MultiPositiveLoss
 from .registry import LOSSES
 from .siglip import SigLipLoss
+from .siglip_chunked import SigLipChunkedLoss
 
 
 def register_loss(name: str, **meta) -> Callable:
@@ -59,6 +60,7 @@ __all__ = [
     "LOSSES",
     "ClipLoss",
     "MultiPositiveLoss",
+    "SigLipChunkedLoss",
     "SigLipLoss",
     "create_loss",
     "gather_features",

@@ -5,12 +5,21 @@ scaler, config`` plus the data position (``batch_in_epoch``, ``data_positions``,
 exact mid-epoch resume. Everything is plain tensors/containers, so loading uses ``weights_only=True``.
 With ``separate_optimizer`` the optimizer state goes to ``<name>.optim.pt`` and the main file names it in
 ``optimizer_file`` (the weights file stays small for evaluation and export).
+
+Sharded checkpoints (``dist.strategy: fsdp``) are folders ``<name>.dcp/``: every rank writes its shards of the
+weights and of the optimizer state with ``torch.distributed.checkpoint`` (keys: open_clip's parameter names),
+rank 0 adds ``meta.pt`` (everything but the tensors: step, epoch, data position, config, ``sharded: true``).
+The folder is written as ``.<name>.dcp.tmp`` and renamed when complete; ``latest.pt`` links to it like to a
+file. :func:`load_checkpoint` reads either kind into one full state dict (for export and single-process use);
+:func:`restore` loads either kind into a plain, DDP or FSDP2 model and its optimizer (resume from either).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -37,7 +46,7 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-_TEMP = re.compile(r"^.+\.pt\.tmp\d+$|^\.latest\.tmp\d+$")
+_TEMP = re.compile(r"^.+\.pt\.tmp\d+$|^\.latest\.tmp\d+$|^\..+\.dcp\.tmp$")
 
 
 def remove_stale_temporaries(ckpt_dir: str | Path) -> list[Path]:
@@ -55,9 +64,12 @@ def remove_stale_temporaries(ckpt_dir: str | Path) -> list[Path]:
     d = Path(ckpt_dir)
     if not d.is_dir():
         return []
-    stale = sorted(p for p in d.iterdir() if _TEMP.match(p.name) and (p.is_symlink() or p.is_file()))
+    stale = sorted(p for p in d.iterdir() if _TEMP.match(p.name) and (p.is_symlink() or p.exists()))
     for p in stale:
-        p.unlink(missing_ok=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
     return stale
 
 
@@ -121,14 +133,46 @@ class CheckpointWriter:
     def _prune(self, keep: str) -> None:
         if self.keep_last <= 0:
             return
-        ckpts = sorted(
-            (p for p in self.dir.glob("*.pt") if not p.is_symlink() and not p.name.endswith(".optim.pt")),
-            key=lambda p: p.stat().st_mtime,
-        )
+        files = [p for p in self.dir.glob("*.pt") if not p.is_symlink() and not p.name.endswith(".optim.pt")]
+        files += [p for p in self.dir.glob("*.dcp") if p.is_dir() and not p.is_symlink()]
+        ckpts = sorted(files, key=lambda p: p.stat().st_mtime)
         for p in ckpts[: max(0, len(ckpts) - self.keep_last)]:
             if p.name != keep:
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                    continue
                 p.unlink(missing_ok=True)
                 p.with_name(p.stem + ".optim.pt").unlink(missing_ok=True)
+
+    def save_sharded(self, payload: dict, name: str, model, optimizer, *, is_main: bool) -> Path:
+        """Collective (every rank): write ``<name>.dcp/`` with ``torch.distributed.checkpoint``.
+
+        ``payload``'s ``state_dict`` / ``optimizer`` are replaced by the sharded state of ``model`` /
+        ``optimizer``; the rest goes to ``meta.pt`` (rank 0). Synchronous (``async_save`` applies to ``.pt``).
+        """
+        import torch.distributed as dist
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+
+        self.wait()
+        final, tmp = self.dir / f"{name}.dcp", self.dir / f".{name}.dcp.tmp"
+        if is_main and tmp.exists():
+            shutil.rmtree(tmp)
+        dist.barrier()
+        msd, osd = get_state_dict(model, optimizer)
+        dcp.save({"model": msd, "optim": osd}, checkpoint_id=str(tmp))
+        dist.barrier()
+        if is_main:
+            meta = {k: v for k, v in payload.items() if k not in ("state_dict", "optimizer", "scaler")}
+            meta.update(sharded=True, optimizer_format="fqn")
+            atomic_save(meta, tmp / "meta.pt")
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _link_latest(final)
+            self._prune(keep=final.name)
+        dist.barrier()
+        return final
 
     def wait(self) -> None:
         """Block until the pending async write has finished (re-raising its error)."""
@@ -140,9 +184,33 @@ class CheckpointWriter:
             raise RuntimeError(f"checkpoint write failed: {err}") from err
 
 
+def is_sharded_checkpoint(path: str | Path) -> bool:
+    """A ``<name>.dcp/`` folder (or ``latest.pt`` linking to one) written by :meth:`CheckpointWriter.save_sharded`."""
+    p = Path(path).resolve()
+    return p.is_dir() and (p / "meta.pt").is_file()
+
+
+def load_sharded_full(path: str | Path) -> dict:
+    """The full (unsharded) ``{"model": ..., "optim": ...}`` of a sharded checkpoint, without a process group."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "full.pt"
+        dcp_to_torch_save(str(Path(path).resolve()), str(out))
+        return torch.load(out, map_location="cpu", weights_only=True)
+
+
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a trainer checkpoint (``weights_only=True``), merging a separate optimizer file if named."""
+    """Load a trainer checkpoint (``weights_only=True``), merging a separate optimizer file if named.
+
+    A sharded checkpoint (``.dcp`` folder) is read whole: ``state_dict`` holds full tensors under open_clip's
+    keys and ``optimizer`` the name-keyed optimizer state (``optimizer_format: fqn``).
+    """
     path = Path(path)
+    if is_sharded_checkpoint(path):
+        meta = torch.load(path.resolve() / "meta.pt", map_location="cpu", weights_only=True)
+        full = load_sharded_full(path)
+        return {**meta, "state_dict": full["model"], "optimizer": full["optim"]}
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a medclip trainer checkpoint (no 'state_dict')")
@@ -150,6 +218,61 @@ def load_checkpoint(path: str | Path) -> dict:
         optim_path = path.resolve().parent / ckpt["optimizer_file"]
         if optim_path.is_file():
             ckpt.update(torch.load(optim_path, map_location="cpu", weights_only=True))
+    return ckpt
+
+
+def _fqn_optimizer_state(osd: dict, model, optimizer) -> dict:
+    """A ``torch.optim`` state dict (parameters as indices) re-keyed by parameter name for ``set_state_dict``."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    order = [names[id(p)] for g in optimizer.param_groups for p in g["params"]]
+    state = {order[int(i)]: v for i, v in osd["state"].items()}
+    groups = [{**g, "params": [order[int(i)] for i in g["params"]]} for g in osd["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+def restore(path: str | Path, model, optimizer) -> dict:
+    """Load checkpoint ``path`` (``.pt`` or sharded ``.dcp``) into ``model`` and ``optimizer``; returns its metadata.
+
+    ``model`` may be plain (one process, DDP's inner model) or FSDP2-sharded; any combination with either
+    checkpoint kind works. A sharded checkpoint into a sharded model is read shard by shard (collective).
+
+    Args:
+        path: checkpoint file or folder.
+        model: the open_clip model (parameters may be DTensors).
+        optimizer: its optimizer (built over the parameters as they are now).
+
+    Returns:
+        The checkpoint dict without ``state_dict`` / ``optimizer``.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
+
+    from .fsdp import is_sharded
+
+    sharded_model = is_sharded(model)
+    if is_sharded_checkpoint(path) and sharded_model:
+        import torch.distributed.checkpoint as dcp
+
+        meta = torch.load(Path(path).resolve() / "meta.pt", map_location="cpu", weights_only=True)
+        msd, osd = get_state_dict(model, optimizer)
+        state = {"model": msd, "optim": osd}
+        dcp.load(state, checkpoint_id=str(Path(path).resolve()))
+        set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+        return meta
+    ckpt = load_checkpoint(path)
+    osd = ckpt.pop("optimizer", None)
+    sd = ckpt.pop("state_dict")
+    if not sharded_model and ckpt.get("optimizer_format") != "fqn":  # plain into plain: as always
+        model.load_state_dict(sd)
+        if osd:
+            optimizer.load_state_dict(osd)
+        return ckpt
+    if osd and ckpt.get("optimizer_format") != "fqn":
+        osd = _fqn_optimizer_state(osd, model, optimizer)
+    opts = StateDictOptions(full_state_dict=True)
+    if osd:
+        set_state_dict(model, optimizer, model_state_dict=sd, optim_state_dict=osd, options=opts)
+    else:
+        set_state_dict(model, [], model_state_dict=sd, optim_state_dict={}, options=opts)
     return ckpt
 
 
