@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 shards: $(STAMP)
-	$(PY) -m data_pipelines build --out $(SHARDS)
+	$(PY) -m data_pipelines build --config configs/data/demo.yaml --out $(SHARDS)
 
 train: $(STAMP)
 	$(VENV)/bin/torchrun --standalone --nproc_per_node=1 train.py --config configs/train/demo.yaml \
