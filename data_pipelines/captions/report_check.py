@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..deid import scrub
 from .report_rules import HEDGE_CUES, split_sentences
-from .text import mentions, tokens
+from .text import mentions, normalize, term_pattern, tokens
 from .vocab import load_vocabulary
 
 POS, NEG, HEDGED = "pos", "neg", "hedged"
@@ -35,7 +35,8 @@ GENERIC = frozenset(
     noted identified visible present evidence findings finding appearance appears consistent compatible suggest
     suggests suggesting suggestive possible possibly probable probably likely may might could represent
     representing cannot excluded exclude also both any new small large mild moderate severe minimal trace left
-    right bilateral unilateral side sided which as by from for seen ct mri mr ultrasound
+    right bilateral unilateral side sided which as by from for seen ct mri mr ultrasound base basal basilar apex
+    apical upper lower middle mid lobe lobes zone zones lung lungs region area posterior anterior medial
     """.split()
 )
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
@@ -57,12 +58,24 @@ def concepts() -> dict[str, tuple[str, ...]]:
     return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def _prefilter() -> list[tuple[str, tuple[str, ...], re.Pattern]]:
+    """One compiled alternation per concept, to skip the (slower) negation scan for absent concepts."""
+    return [
+        (name, forms, re.compile("|".join(term_pattern(f).pattern for f in forms)))
+        for name, forms in concepts().items()
+    ]
+
+
 def polarities(text: str) -> dict[str, set[str]]:
     """Concept -> the polarities (``pos`` / ``neg`` / ``hedged``) with which ``text`` mentions it."""
     out: dict[str, set[str]] = {}
     for sent in split_sentences(text) or [text]:
         hedged = bool(HEDGE_CUES.search(sent))
-        for name, forms in concepts().items():
+        norm = normalize(sent)
+        for name, forms, rx in _prefilter():
+            if not rx.search(norm):
+                continue
             hits = mentions(sent, forms)
             for _, neg in hits:
                 pol = HEDGED if hedged else (NEG if neg else POS)

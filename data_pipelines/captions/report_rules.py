@@ -125,6 +125,7 @@ def extract_captions(
     max_words: int = 48,
     positive=None,
     near_dup_jaccard: float = 0.9,
+    pairs: bool = True,
 ) -> list[str]:
     """Up to ``n`` captions taken verbatim from the report's findings and impression.
 
@@ -135,6 +136,7 @@ def extract_captions(
         min_words, max_words: Length bounds per caption (words).
         positive: Predicate "asserts a finding" used to put positive sentences first.
         near_dup_jaccard: Near-duplicate threshold.
+        pairs: Fill up with pairs of sentences when there are fewer than ``n`` sentences.
 
     Returns:
         The captions (fewer than ``n`` when the report is short; empty when nothing is usable).
@@ -150,13 +152,13 @@ def extract_captions(
     sents.sort(key=lambda s: (not s.positive, rank.get(s.section, 1)))
     singles = [lint(s.text)[0] for s in sents]
     out, _ = dedup(singles, near_dup_jaccard)
-    if len(out) < n:
-        pairs = [
+    if pairs and len(out) < n:
+        joined = [
             f"{a} {b}"
             for i, a in enumerate(singles)
             for b in singles[i + 1 :]
             if len(tokens(a)) + len(tokens(b)) <= max_words
         ]
-        more, _ = dedup(pairs, near_dup_jaccard, keep=out)
+        more, _ = dedup(joined, near_dup_jaccard, keep=out)
         out += more
     return out[:n]

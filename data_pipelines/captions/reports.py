@@ -121,11 +121,11 @@ class ReportCaptioner:
             self._llm = make_llm(replace(self.cfg, backend=self.backend))
         return self._llm
 
-    def rules(self, scrubbed: str, n: int) -> list[str]:
+    def rules(self, scrubbed: str, n: int, *, pairs: bool = True) -> list[str]:
         """The rule extractor's captions of an already scrubbed report."""
         return extract_captions(
             scrubbed, n, hedges=self.hedges, min_words=self.min_words, max_words=self.cfg.max_words,
-            positive=asserts_finding, near_dup_jaccard=self.cfg.near_dup_jaccard,
+            positive=asserts_finding, near_dup_jaccard=self.cfg.near_dup_jaccard, pairs=pairs,
         )  # fmt: skip
 
     def _key(self, digest: str, n: int) -> str:
@@ -171,7 +171,9 @@ class ReportCaptioner:
         text = Template(self.prompt.text).substitute(
             report=scrubbed, n=n, min_words=self.min_words, max_words=cfg.max_words
         )
-        need = min(cfg.min_captions or n, n)
+        # enough: captions.min_captions, else as many as the rule extractor finds sentences (a short report
+        # supports few distinct captions), at least one
+        need = min(cfg.min_captions or len(self.rules(scrubbed, n, pairs=False)) or 1, n)
         accepted: list[str] = []
         reasons: Counter = Counter()
         calls, last_error = 0, ""
@@ -200,7 +202,7 @@ class ReportCaptioner:
                 else:
                     ok.append(cap)
             accepted += dedup(ok, cfg.near_dup_jaccard, keep=accepted)[0]
-            if len(accepted) >= n:
+            if len(accepted) >= need:
                 break
         failures = sum(v for k, v in reasons.items() if k != "llm_error")
         self._add(llm_calls=calls, validation_failures=failures, reasons=reasons)

@@ -28,7 +28,7 @@ STOP = frozenset(
     radiology emergency er ed icu or ct mri mr us xr pet cxr ap pa lat phone tel fax pager ext md do rn np
     phd mbbs dictated signed electronically at who were please please final preliminary addendum date time
     mrn id acc accession dob age sex male female patient pt chest abdomen pelvis head brain spine neck knee hip
-    shoulder lung lungs heart liver kidney views view
+    shoulder lung lungs heart liver kidney views view dr mr mrs ms mx prof doctor professor miss
     """.split()
 )
 

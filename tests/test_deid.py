@@ -1,0 +1,86 @@
+"""Free-text de-identification: typed placeholders per identifier class, clinical words kept, and the
+generated corpus (recall >= 0.99 on planted identifiers, no clinical term removed on the control set)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from data_pipelines.deid import PHI_CLASSES, scrub
+from data_pipelines.deid.corpus import bare_name_corpus, control_corpus, planted_corpus, score
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Dr. Jane Doe reviewed MRN 12345678 on 03/04/2021.", "Dr. [NAME] reviewed MRN [ID] on [DATE]."),
+        ("PATIENT: SMITH, JOHN A   DOB: 1/2/1930", "PATIENT: [NAME]   DOB: [DATE]"),
+        ("Signed by: Cosima Zylstra, MD at 2021-04-05 10:22", "Signed by: [NAME], MD at [DATE]"),
+        (
+            "A 93-year-old man; 97 yo F; aged 101; 65-year-old wife.",
+            "A [AGE]-year-old man; [AGE] yo F; aged [AGE]; 65-year-old wife.",
+        ),
+        ("Call (617) 555-0123, 617.555.0123 x12 or +44 20 7946 0958.", "Call [PHONE], [PHONE] or [PHONE]."),
+        ("Pager 4521.", "Pager [PHONE]."),
+        ("Email j.doe@mgh.harvard.edu or see https://pacs.example.org/s?id=3.", "Email [EMAIL] or see [URL]."),
+        ("PACS node 10.0.12.7 and fe80:0:0:0:202:b3ff:fe1e:8329.", "PACS node [IP] and [IP]."),
+        (
+            "Seen at Massachusetts General Hospital, 55 Fruit Street, Boston, MA 02114.",
+            "Seen at [INSTITUTION], [ADDRESS].",
+        ),
+        ("Accession: ACC-2021-000123; SSN 123-45-6789.", "Accession: [ID]; SSN [ID]."),
+        ("On 4 March 2021, March 4, 2021 and 04-MAR-2021 and 20210304.", "On [DATE], [DATE] and [DATE] and [DATE]."),
+        ("Discussed with Dr. Parkinson.", "Discussed with Dr. [NAME]."),
+        ("Lives in Springfield; PO Box 42.", "Lives in [ADDRESS]; [ADDRESS]."),
+    ],
+)
+def test_each_identifier_class_gets_its_placeholder(text, expected):
+    r = scrub(text)
+    assert r.text == expected
+    # counts agree with the placeholders written
+    written = re.findall(r"\[(" + "|".join(PHI_CLASSES) + r")\]", r.text)
+    assert sum(r.counts.values()) == len(written) == len(r.spans)
+    assert {c: written.count(c) for c in set(written)} == r.counts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Findings consistent with Hodgkin lymphoma and Crohn disease.",
+        "Known Parkinson disease and Alzheimer disease; Wilson disease excluded.",
+        "Jones fracture of the fifth metatarsal; Smith fracture of the distal radius.",
+        "Free fluid in the pouch of Douglas; the circle of Willis is patent.",
+        "Stanford type A dissection. Kerley B lines. Hampton hump. Foley catheter in place.",
+        "The patient received heparin and Lasix; Omnipaque 350 was given.",
+        "A 65-year-old male. BP 120/80. L4-5 disc bulge. Ejection fraction 55-60%. Strength 4/5.",
+        "PA and lateral views of the chest. Brown fat uptake. White matter disease.",
+        "Sister Mary Joseph nodule. Graves disease. Baker cyst. Hill-Sachs lesion.",
+    ],
+)
+def test_clinical_text_is_left_alone(text):
+    assert scrub(text).text == text
+
+
+def test_scrub_is_idempotent_and_counts_sum():
+    doc = planted_corpus(5, seed=7)[0].text
+    once = scrub(doc)
+    twice = scrub(once.text)
+    assert twice.text == once.text and twice.counts == {}
+
+
+def test_small_generated_corpus_meets_the_targets():
+    planted = score(planted_corpus(150, seed=11), scrub)
+    assert planted["planted"] > 1000
+    assert planted["recall"] >= 0.99, planted["missed"][:10]
+    assert planted["precision"] >= 0.99
+    control = score(control_corpus(200, seed=11), scrub)
+    assert control["clinical_terms_removed"] == 0
+    assert control["control_spans_removed"] == 0
+
+
+def test_bare_names_are_only_caught_through_the_gazetteers():
+    docs = bare_name_corpus(200, seed=5)
+    r = score(docs, scrub)
+    # half the names come from the scrubber's own lists, half are unseen: recall sits near one half
+    assert 0.3 < r["recall"] < 0.8
