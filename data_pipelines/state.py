@@ -15,6 +15,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from medclip.data.urls import SHARD_SUFFIXES
+
 from .config import FORMAT_VERSION
 from .interop import open_clip_train_args
 from .writer import file_sha256
@@ -94,8 +96,8 @@ def finalize(split_dir: Path, split: str, records: list[dict], *, prefix: str, m
         shards.append(
             {k: q[k] for k in ("file", "count", "bytes", "sha256", "modality", "label")} | {"chunk": rec["chunk"]}
         )
-    for stale in split_dir.glob("*.tar"):
-        if stale.name not in keep:
+    for stale in split_dir.iterdir():  # earlier shards, gzip ones included (the trainer reads those too)
+        if stale.name.endswith(SHARD_SUFFIXES) and stale.is_file() and stale.name not in keep:
             stale.unlink()
     totals = {k: Counter() for k in ("modality", "label", "source", "modality_label")}
     for rec in records:

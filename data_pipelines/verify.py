@@ -1,6 +1,8 @@
 """``python -m data_pipelines verify DIR...``: check shard folders against their ``sizes.json``/``manifest.json``.
 
-Checks: every shard listed in ``sizes.json`` exists with that many samples (and the manifest's sha256);
+Checks: every shard listed in ``sizes.json`` exists with that many samples (and the manifest's sha256),
+read with the trainer's reader, so damaged shards are named with the same reason and counts as in training
+(``name: reason (detail): R of E samples read``, :mod:`medclip.data.damage`);
 every sample has exactly one image member, a ``.txt`` and a schema-valid ``.json``; every image decodes
 with the recorded width/height; keys are unique; no ``sha256`` of a training split (``--exclude-splits``,
 default train,val) is on an exclusion list.
@@ -9,8 +11,11 @@ default train,val) is on an exclusion list.
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
+
+from medclip.data.damage import DataHealth
+from medclip.data.tario import read_shard
+from medclip.data.urls import SHARD_SUFFIXES
 
 from .interop import open_clip_train_flags
 from .sources.base import MODALITIES
@@ -40,19 +45,10 @@ def check_meta(meta: dict) -> list[str]:
     return errs
 
 
-def _samples(path: Path):
-    groups: dict[str, dict[str, bytes]] = {}
-    order = []
-    with tarfile.open(path) as tf:
-        for m in tf:
-            if not m.isfile():
-                continue
-            key, _, ext = m.name.partition(".")
-            if key not in groups:
-                groups[key] = {}
-                order.append(key)
-            groups[key][ext] = tf.extractfile(m).read()
-    return [(k, groups[k]) for k in order]
+def _samples(path: Path, expected: int | None = None):
+    """``([(key, {ext: bytes})], damage)`` of one shard, read as the trainer reads it."""
+    samples, damage = read_shard(str(path), expected)
+    return [(s["__key__"], {k: v for k, v in s.items() if not k.startswith("__")}) for s in samples], damage
 
 
 def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=print) -> list[str]:
@@ -75,11 +71,12 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
     sha = {s["file"]: s["sha256"] for s in manifest.get("shards", [])}
     if set(sizes) != set(sha):
         bad("sizes.json and manifest.json list different shards")
-    stray = {p.name for p in d.glob("*.tar")} - set(sizes)
+    stray = {p.name for p in d.iterdir() if p.name.endswith(SHARD_SUFFIXES) and p.is_file()} - set(sizes)
     if stray:
         bad(f"shards not listed in sizes.json: {sorted(stray)[:5]}")
     keys: set[str] = set()
     total = 0
+    health = DataHealth()
     for name, count in sorted(sizes.items()):
         p = d / name
         if not p.is_file():
@@ -87,13 +84,10 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
             continue
         if name in sha and file_sha256(p) != sha[name]:
             bad(f"{name}: sha256 differs from manifest")
-        try:
-            samples = _samples(p)
-        except (tarfile.TarError, OSError) as e:
-            bad(f"{name}: unreadable tar ({type(e).__name__})")
-            continue
-        if len(samples) != count:
-            bad(f"{name}: {len(samples)} samples, sizes.json says {count}")
+        samples, damage = _samples(p, count)
+        if damage is not None:
+            health.add_shard(damage)
+            bad(damage.describe())
         for key, members in samples:
             total += 1
             if key in keys:
@@ -101,11 +95,14 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
             keys.add(key)
             imgs = [e for e in members if e in IMAGE_EXTS]
             if len(imgs) != 1 or "json" not in members or "txt" not in members:
+                if not imgs:
+                    health.add_skips({"no_image": 1})
                 bad(f"{name}/{key}: members {sorted(members)}; need one image, .txt and .json")
                 continue
             try:
                 meta = json.loads(members["json"])
             except ValueError:
+                health.add_skips({"bad_json": 1})
                 bad(f"{name}/{key}: .json does not parse")
                 continue
             for e in check_meta(meta):
@@ -113,6 +110,7 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
             try:
                 px = decode_shard_image(members[imgs[0]])
             except Exception as e:
+                health.add_skips({"undecodable_image": 1})
                 bad(f"{name}/{key}: image does not decode ({type(e).__name__})")
                 continue
             if (px.shape[1], px.shape[0]) != (meta.get("width"), meta.get("height")):
@@ -125,6 +123,8 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
     if manifest.get("num_samples") != total:
         bad(f"manifest num_samples {manifest.get('num_samples')} != {total} samples found")
     log(f"  {'ok  ' if not problems else 'BAD '} {d}: {total} samples in {len(sizes)} shards")
+    if health.shards or health.skipped:
+        log(f"       damage: {health.line()}")
     if sizes and not problems:
         log(f"       open_clip_train: {open_clip_train_flags(d, manifest)}")
     return problems

@@ -42,6 +42,7 @@ class DataConfig:
     prefetch_factor: int = 2
     check: bool = True  # shard check before training
     check_samples: int = 16  # samples per source read by the shard check
+    strict: bool = False  # a damaged shard or an unusable sample stops the run (one-line error naming it)
 
     def validate(self) -> None:
         from ..config import ConfigError

@@ -17,13 +17,21 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .config import DataConfig
+from .damage import MARKER, skip_reason
 from .stream import mix, seeded_rng, source_stream
+from .urls import shard_sizes
 
 log = logging.getLogger(__name__)
 
 
 class ShardStream(IterableDataset):
-    """Yields ready micro-batches ``{images, texts, tokens, label_ids, keys, index, role, pos, skipped}``."""
+    """Yields ready micro-batches ``{images, texts, tokens, label_ids, keys, index, role, pos, skipped, ...}``.
+
+    Besides the tensors each micro-batch carries its data accounting (:mod:`medclip.data.damage`):
+    ``skipped`` (samples that did not decode), ``skip_reasons`` (reason -> count), ``first_skip``
+    (``shard/key: reason`` of the first) and ``damage`` (the :class:`~medclip.data.damage.ShardDamage` records
+    of the shards that ended damaged or short while this micro-batch was read).
+    """
 
     def __init__(
         self,
@@ -46,6 +54,7 @@ class ShardStream(IterableDataset):
         self.n_roles = max(1, cfg.workers)
         self.state = mp.Array("q", [0, 0], lock=False)  # epoch, start micro-batch
         self.positions = mp.Array("q", [0] * self.n_roles, lock=False)  # raw samples consumed per role
+        self.sizes = shard_sizes([u for urls in sources for u in urls])  # per-shard counts of sizes.json
 
     def raw_stream(self, epoch: int, role: int) -> Iterator[dict]:
         """The unit's shuffled raw sample stream (before decoding)."""
@@ -67,6 +76,8 @@ class ShardStream(IterableDataset):
                 resampled=self.cfg.resampled,
                 bufsize=min(self.cfg.shuffle_buffer, cap),
                 initial=min(self.cfg.shuffle_initial, cap),
+                sizes=self.sizes,
+                report=True,
             )
             for i, urls in enumerate(self.sources)
         ]
@@ -86,10 +97,13 @@ class ShardStream(IterableDataset):
         index = start + (role - start) % self.n_roles
         cfg, bs = self.cfg, self.cfg.batch_size
         while index < self.batches_per_epoch:
-            examples, skipped = [], 0
+            examples, damage, reasons, first_skip = [], [], {}, ""
             while len(examples) < bs:
                 sample = next(raw)
                 pos += 1
+                if MARKER in sample:
+                    damage.append(sample[MARKER])
+                    continue
                 try:
                     examples.append(
                         make_example(
@@ -105,7 +119,10 @@ class ShardStream(IterableDataset):
                         )
                     )
                 except Exception as e:  # corrupt sample: skip, count, log
-                    skipped += 1
+                    why = skip_reason(e)
+                    reasons[why] = reasons.get(why, 0) + 1
+                    url = str(sample.get("__url__", ""))
+                    first_skip = first_skip or f"{url.rsplit('/', 1)[-1]}/{sample.get('__key__')}: {why}"
                     log.warning(
                         "skipping sample %s from %s: %s",
                         sample.get("__key__"),
@@ -122,7 +139,10 @@ class ShardStream(IterableDataset):
                 "index": index,
                 "role": role,
                 "pos": pos,
-                "skipped": skipped,
+                "skipped": sum(reasons.values()),
+                "skip_reasons": reasons,
+                "first_skip": first_skip,
+                "damage": damage,
             }
             index += self.n_roles
 

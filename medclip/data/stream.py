@@ -11,6 +11,7 @@ import hashlib
 import random
 from collections.abc import Iterator
 
+from .damage import MARKER
 from .errors import DataError
 from .tario import iter_tar_samples
 
@@ -38,20 +39,31 @@ def source_stream(
     resampled: bool,
     bufsize: int = 0,
     initial: int = 0,
+    sizes: dict[str, int] | None = None,
+    report: bool = False,
 ) -> Iterator[dict]:
     """Infinite stream of raw samples of one source for one unit (repeats with a new shard order).
 
     Each pass over the unit's shards goes through its own shuffle buffer (drained at the end of the pass), so
-    an epoch that fits in one pass sees every sample exactly once.
+    an epoch that fits in one pass sees every sample exactly once. With ``report``, each damaged shard (or one
+    whose count differs from ``sizes[url]``) adds a damage marker to the stream on every read
+    (:mod:`medclip.data.damage`); markers are not samples. When damage leaves a pass short of the epoch's
+    sample count (taken from ``sizes.json``), the next pass (a new shard order and shuffle) fills the epoch:
+    the epoch keeps its step count and re-reads that many samples.
     """
+    sizes = sizes or {}
+
+    def read(url: str) -> Iterator[dict]:
+        return iter_tar_samples(url, expected=sizes.get(url), report=report)
+
     if resampled:  # each unit draws shards with replacement from its own RNG: no split needed
         rng = seeded_rng(seed, epoch, "resample", source, unit)
         rnd = 0
         while True:
             n = 0
-            drawn = (s for _ in range(len(urls)) for s in iter_tar_samples(rng.choice(urls)))
+            drawn = (s for _ in range(len(urls)) for s in read(rng.choice(urls)))
             for s in shuffle(drawn, bufsize=bufsize, initial=initial, rng=seeded_rng(seed, epoch, source, unit, rnd)):
-                n += 1
+                n += MARKER not in s
                 yield s
             rnd += 1
             if n == 0:
@@ -67,16 +79,28 @@ def source_stream(
         if shard_shuffle:
             seeded_rng(seed, epoch, "shards", source, rep).shuffle(order)
         if split_by == "shard":
-            mine = (s for url in order[unit::n_units] for s in iter_tar_samples(url))
+            mine = (s for url in order[unit::n_units] for s in read(url))
         else:
-            mine = (s for i, s in enumerate(s for url in order for s in iter_tar_samples(url)) if i % n_units == unit)
+            mine = _split_samples((s for url in order for s in read(url)), unit, n_units)
         n = 0
         for s in shuffle(mine, bufsize=bufsize, initial=initial, rng=seeded_rng(seed, epoch, source, unit, rep)):
-            n += 1
+            n += MARKER not in s
             yield s
         if n == 0:
             raise DataError(f"no readable samples for reader {unit} in the shards of {urls[0]} ...")
         rep += 1
+
+
+def _split_samples(it: Iterator[dict], unit: int, n_units: int) -> Iterator[dict]:
+    """Every ``n_units``-th sample (from ``unit``); damage markers go to every unit (they are not samples)."""
+    i = 0
+    for s in it:
+        if MARKER in s:
+            yield s
+            continue
+        if i % n_units == unit:
+            yield s
+        i += 1
 
 
 def mix(streams: list[Iterator[dict]], weights: list[float], rng: random.Random) -> Iterator[dict]:

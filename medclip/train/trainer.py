@@ -1,27 +1,25 @@
-"""The training loop: steps, logging, evaluation, checkpoints, signals, resume, non-finite guards."""
+"""Setting up a training run: config, model, data, optimizer, resume, signals; the loop is :mod:`.loop`."""
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import signal
-import time
 from pathlib import Path
 
 import torch
 
-from ..config import save_config, to_dict
-from ..data.transforms import normalize
+from ..config import save_config
+from ..data.damage import DataHealth
+from .callbacks import from_env as callbacks_from_env
 from .checkpoint import CheckpointWriter, find_latest, load_checkpoint
 from .config import TrainConfig
-from .distributed import all_reduce, barrier, cleanup, init_distributed
+from .distributed import cleanup, init_distributed
 from .evaluators import create_evaluator
+from .loop import Loop, Run
 from .metrics import MetricsLogger
 from .module import ContrastiveModule
-from .optim import build_optimizer, lr_at, set_lr
+from .optim import build_optimizer
 from .setup import TrainError, build_loader, build_model, image_geometry, make_plan, source_urls, wrap_ddp
-from .step import forward_backward
+from .state import LoopState
 
 
 def _say(env, msg: str) -> None:
@@ -39,16 +37,23 @@ def _resume_path(resume: str | None, ckpt_dir: Path) -> Path | None:
     return Path(resume)
 
 
-def train(cfg: TrainConfig, *, resume: str | None = None) -> dict:
-    """Run (or continue) training as configured; returns a summary dict (same on every rank)."""
+def train(cfg: TrainConfig, *, resume: str | None = None, callbacks: list | None = None) -> dict:
+    """Run (or continue) training as configured; returns a summary dict (same on every rank).
+
+    Args:
+        cfg: the resolved config.
+        resume: ``auto``, a checkpoint path, ``none`` or None.
+        callbacks: loop observers (:mod:`medclip.train.callbacks`); those the environment asks for
+            (``MEDCLIP_FAULT_KILL_AT_STEP``) are added at start-up.
+    """
     env = init_distributed(cfg.device)
     try:
-        return _train(cfg, env, resume)
+        return _train(cfg, env, resume, [*(callbacks or []), *callbacks_from_env()])
     finally:
         cleanup(env)
 
 
-def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
+def _train(cfg: TrainConfig, env, resume: str | None, callbacks: list) -> dict:
     torch.manual_seed(cfg.seed)
     run_dir, ckpt_dir = Path(cfg.run_dir), Path(cfg.run_dir) / "checkpoints"
     urls, weights, sizes = source_urls(cfg, env)
@@ -69,19 +74,10 @@ def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
     except ValueError as e:
         raise TrainError(str(e)) from None
     optimizer = build_optimizer(model, cfg.optim, env.device.type)
-    st = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "positions": None, "samples_seen": 0}
+    state = LoopState()
     ckpt_path = _resume_path(resume, ckpt_dir)
     if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["state_dict"])
-        if ckpt.get("optimizer"):
-            optimizer.load_state_dict(ckpt["optimizer"])
-        for k in st:
-            st[k] = ckpt.get(k if k != "positions" else "data_positions", st[k])
-        _say(
-            env,
-            f"resumed from {ckpt_path} at step {st['step']} (epoch {st['epoch']}, micro-batch {st['batch_in_epoch']})",
-        )
+        _restore(state, ckpt_path, model, optimizer, env)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
@@ -119,233 +115,56 @@ def _train(cfg: TrainConfig, env, resume: str | None) -> dict:
     def autocast():
         return torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
-    no_sync = getattr(tmod, "no_sync", None) if env.distributed else None
     got_signal: dict = {"sig": None}
 
     def on_signal(signum, _frame):
         got_signal["sig"] = signum
 
+    run = Run(
+        cfg=cfg,
+        env=env,
+        plan=plan,
+        run_dir=run_dir,
+        ckpt_dir=ckpt_dir,
+        model=model,
+        tokenizer=tokenizer,
+        cache=cache,
+        mean=mean,
+        std=std,
+        loss_fn=loss_fn,
+        evaluator=evaluator,
+        optimizer=optimizer,
+        tmod=tmod,
+        loader=loader,
+        writer=writer,
+        metrics=metrics,
+        autocast=autocast,
+        no_sync=getattr(tmod, "no_sync", None) if env.distributed else None,
+        got_signal=got_signal,
+        callbacks=callbacks,
+    )
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return _loop(**locals())
+        return Loop(run, state).run_all()
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
 
 
-def _loop(
-    *,
-    cfg,
-    env,
-    run_dir,
-    ckpt_dir,
-    plan,
-    model,
-    tokenizer,
-    cache,
-    size,
-    mean,
-    std,
-    loss_fn,
-    evaluator,
-    optimizer,
-    st,
-    ckpt_path,
-    tmod,
-    loader,
-    writer,
-    metrics,
-    autocast,
-    no_sync,
-    got_signal,
-    **_,
-):
-    kill_at = os.environ.get("MEDCLIP_FAULT_KILL_AT_STEP")  # fault injection for restart tests
-    first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
-    step, samples_seen = int(st["step"]), int(st["samples_seen"])
-    saved_at = step if ckpt_path is not None else -1
-
-    def payload(epoch: int, batch_in_epoch: int, positions: list[int]) -> dict:
-        return {
-            "epoch": epoch,
-            "step": step,
-            "name": cfg.model.name,
-            "state_dict": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": None,
-            "config": to_dict(cfg),
-            "batch_in_epoch": batch_in_epoch,
-            "data_positions": list(positions),
-            "samples_seen": samples_seen,
-            "world_size": env.world_size,
-            "workers": cfg.data.workers,
-        }
-
-    def save(name: str, epoch: int, bie: int, positions: list[int]) -> None:
-        nonlocal saved_at
-        if writer is not None:
-            writer.save(payload(epoch, bie, positions), name)
-        saved_at = step
-
-    def evaluate(epoch: int) -> None:
-        model.eval()
-        res = evaluator(
-            model,
-            tokenizer,
-            device=env.device,
-            rank=env.rank,
-            world_size=env.world_size,
-            step=step,
-            epoch=epoch,
-        )
-        model.train()
-        if env.is_main:
-            metrics.log(step, {f"eval/{k}": v for k, v in res.items()})
-            (run_dir / "eval").mkdir(exist_ok=True)
-            with open(run_dir / "eval" / f"step_{step:08d}.json", "w") as f:
-                json.dump({"step": step, "epoch": epoch, **res}, f, indent=1)
-            _say(env, f"eval at step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in list(res.items())[:8]))
-
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=plan.total_steps,
-        initial=step,
-        disable=not (env.is_main and cfg.progress),
-        unit="step",
-        dynamic_ncols=True,
-    )
-    bad, skipped, last_loss, stop_reason = 0, 0, float("nan"), "finished"
-    n_roles, A, bpe = max(1, cfg.data.workers), cfg.accum_freq, plan.steps_per_epoch * cfg.accum_freq
-    t0, tw, sw = time.time(), time.time(), samples_seen
-    logged_at = step
-
-    def log_step(loss: torch.Tensor, skipped: int, epoch: int) -> None:
-        # collective (all_reduce): every rank calls it at the same steps
-        nonlocal last_loss, tw, sw, logged_at
-        vals = all_reduce([float(loss), float(skipped)], env)
-        last_loss = vals[0] / env.world_size
-        now = time.time()
-        rate = (samples_seen - sw) / max(now - tw, 1e-9)
-        tw, sw, logged_at = now, samples_seen, step
-        metrics.log(
-            step,
-            {
-                "loss": last_loss,
-                "lr": optimizer.param_groups[0]["lr"],
-                "epoch": epoch,
-                "logit_scale": float(model.logit_scale.detach().exp()),
-                "samples_per_s": rate,
-                "samples_seen": samples_seen,
-                "skipped_samples": vals[1],
-            },
-        )
-        bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
-
-    epoch, bie = int(st["epoch"]), int(st["batch_in_epoch"])
-    positions = [0] * n_roles
-    while step < plan.total_steps and stop_reason == "finished":
-        bie = int(st["batch_in_epoch"]) if epoch == st["epoch"] else 0
-        ck_pos = st["positions"] if epoch == st["epoch"] else None
-        positions = list(ck_pos) if (bie and ck_pos and len(ck_pos) == n_roles) else [0] * n_roles
-        it = loader.batches(epoch, bie, ck_pos)
-        while bie < bpe and step < plan.total_steps:
-            micro = [next(it) for _ in range(A)]
-            inputs = []
-            for j, b in enumerate(micro):
-                if b["index"] != bie + j:
-                    raise RuntimeError(f"loader order broken: got micro-batch {b['index']}, expected {bie + j}")
-                positions[b["role"]] = b["pos"]
-                skipped += b["skipped"]
-                imgs = normalize(b["images"].to(env.device, non_blocking=True), mean, std)
-                inputs.append(
-                    {
-                        "images": imgs,
-                        "label_ids": b["label_ids"].to(env.device),
-                        "tokens": None if cache else b["tokens"].to(env.device, non_blocking=True),
-                        "text_cached": cache.features(b["texts"]) if cache else None,
-                    }
-                )
-            set_lr(optimizer, lr_at(step, cfg.optim, plan.total_steps))
-            optimizer.zero_grad(set_to_none=True)
-            loss, _ = forward_backward(tmod, loss_fn, inputs, autocast=autocast, no_sync=no_sync)
-            gnorm = None
-            if cfg.optim.grad_clip > 0:
-                gnorm = torch.nn.utils.clip_grad_norm_(
-                    [p for p in model.parameters() if p.requires_grad], cfg.optim.grad_clip
-                )
-            finite = bool(torch.isfinite(loss)) and (gnorm is None or bool(torch.isfinite(gnorm)))
-            flags = all_reduce([0.0 if finite else 1.0, 1.0 if got_signal["sig"] else 0.0], env, op="max")
-            if flags[0] == 0.0:
-                optimizer.step()
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, math.log(cfg.model.logit_scale_max))
-                bad = 0
-            else:
-                optimizer.zero_grad(set_to_none=True)
-                bad += 1
-                _say(env, f"non-finite loss at step {step}: step skipped ({bad} in a row)")
-                if bad >= cfg.max_bad_steps:
-                    raise TrainError(
-                        f"stopping: {bad} consecutive steps with a non-finite loss (last at step "
-                        f"{step}); lower optim.lr, use precision=fp32 or check the data"
-                    )
-            step += 1
-            bie += A
-            samples_seen += plan.global_batch
-            bar.update(1)
-            if step % cfg.log_every_n_steps == 0 or step == plan.total_steps:
-                log_step(loss, skipped, epoch)
-            done_epoch = bie >= bpe
-            ck_epoch, ck_bie = (epoch + 1, 0) if done_epoch else (epoch, bie)
-            if flags[1]:
-                save(f"step_{step:08d}", ck_epoch, ck_bie, positions)
-                stop_reason = f"signal {got_signal['sig'] or 'on another rank'}"
-                break
-            if cfg.checkpoint.every_n_steps and step % cfg.checkpoint.every_n_steps == 0:
-                save(f"step_{step:08d}", ck_epoch, ck_bie, positions)
-            if evaluator and cfg.eval.every_n_steps and step % cfg.eval.every_n_steps == 0:
-                evaluate(epoch)
-            if kill_at and first_attempt and step == int(kill_at):
-                if writer is not None:
-                    writer.wait()
-                os.kill(os.getpid(), signal.SIGKILL)
-            if cfg.stop_after_steps and step >= cfg.stop_after_steps and step < plan.total_steps:
-                save(f"step_{step:08d}", ck_epoch, ck_bie, positions)
-                stop_reason = f"stop_after_steps={cfg.stop_after_steps}"
-                break
-        if stop_reason != "finished":
-            break
-        if bie >= bpe:
-            epoch, bie = epoch + 1, 0
-            positions = [0] * n_roles
-            if cfg.checkpoint.every_epoch:
-                save(f"epoch_{epoch:04d}", epoch, 0, positions)
-            if evaluator and cfg.eval.every_n_epochs and epoch % cfg.eval.every_n_epochs == 0:
-                evaluate(epoch - 1)
-    if logged_at != step:  # stopped (stop_after_steps, signal) between two logging steps: log the last one
-        log_step(loss, skipped, epoch)
-    bar.close()
-    if saved_at != step:
-        save(f"step_{step:08d}", epoch, bie, positions)
-    if writer is not None:
-        writer.wait()
-    total_skipped = all_reduce([float(skipped)], env)[0]
-    barrier(env)
-    metrics.close()
-    elapsed = time.time() - t0
+def _restore(state: LoopState, ckpt_path: Path, model, optimizer, env) -> None:
+    """Load weights, optimizer and the resume position (and, on rank 0, the data accounting) into ``state``."""
+    ckpt = load_checkpoint(ckpt_path)
+    model.load_state_dict(ckpt["state_dict"])
+    if ckpt.get("optimizer"):
+        optimizer.load_state_dict(ckpt["optimizer"])
+    state.step = state.saved_at = int(ckpt.get("step", 0))
+    state.samples_seen = int(ckpt.get("samples_seen", 0))
+    state.epoch = state.resume_epoch = int(ckpt.get("epoch", 0))
+    state.batch_in_epoch = state.resume_batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
+    state.resume_positions = ckpt.get("data_positions")
+    if env.is_main:  # the checkpoint holds every rank's totals: one rank carries them on
+        state.health = DataHealth.from_state_dict(ckpt.get("data_health"))
     _say(
         env,
-        f"{stop_reason} at step {step}/{plan.total_steps} in {elapsed:.0f}s, loss {last_loss:.4f}, "
-        f"{int(total_skipped)} corrupt samples skipped; checkpoint {ckpt_dir / 'latest.pt'}",
+        f"resumed from {ckpt_path} at step {state.step} (epoch {state.epoch}, micro-batch {state.batch_in_epoch})",
     )
-    return {
-        "step": step,
-        "total_steps": plan.total_steps,
-        "loss": last_loss,
-        "stopped": stop_reason,
-        "skipped_samples": int(total_skipped),
-        "seconds": elapsed,
-        "checkpoint": str(ckpt_dir / "latest.pt"),
-        "text_cache_misses": cache.misses if cache else 0,
-    }
