@@ -21,6 +21,19 @@ def print_summary(report, *, workers: int = 1, log=print) -> None:
             f"  captions: backend={cs.get('backend')} triples={cs.get('triples')} "
             f"fallbacks={cs.get('fallbacks')} llm_calls={cs.get('llm_calls')} cache_hits={cs.get('cache_hits')}"
         )
+    pairs = (cs or {}).get("pairs") or {}
+    for name, st in sorted(pairs.items()):
+        phi = ", ".join(f"{k}={v}" for k, v in st["phi_replaced"].items()) or "none"
+        texts = ", ".join(f"{k}={v}" for k, v in st["texts"].items()) or "none"
+        log(f"  pairs {name}: texts {texts}; identifiers replaced: {phi}; report fallbacks {st['report_fallbacks']}")
+    for split, mix in sorted((getattr(report, "mixing", None) or {}).items()):
+        parts = ", ".join(f"{s}={m['kept']}/{m['available']}" for s, m in mix.items())
+        log(f"  mix ({split}, kept/available): {parts}")
+    nd = getattr(report, "near_duplicates", None)
+    if nd:
+        pairs_s = ", ".join(f"{k}={v}" for k, v in nd["pairs"].items()) or "none"
+        dropped = ", ".join(f"{k}={v}" for k, v in nd["dropped"].items()) or "none"
+        log(f"  near-duplicates across sources ({nd['mode']}, <= {nd['threshold']} bits): {pairs_s}; dropped {dropped}")
     h = getattr(report, "heldout", None)
     if h:
         log(
