@@ -85,7 +85,9 @@ def _link_latest(path: Path) -> None:
 class CheckpointWriter:
     """Writes checkpoints into ``ckpt_dir``; at most one async write in flight.
 
-    On creation it removes the temporaries a killed earlier save left in ``ckpt_dir``.
+    On creation it removes the temporaries a killed earlier save left in ``ckpt_dir``. With ``sharded``
+    (``(model, optimizer)`` of an FSDP2 run; create the writer on **every** rank) :meth:`save` writes the
+    sharded ``<name>.dcp/`` folder collectively instead of a ``.pt`` file.
     """
 
     def __init__(
@@ -95,16 +97,21 @@ class CheckpointWriter:
         async_save: bool = False,
         separate_optimizer: bool = False,
         keep_last: int = 2,
+        sharded: tuple | None = None,
+        is_main: bool = True,
     ):
         self.dir = Path(ckpt_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.removed_temporaries = remove_stale_temporaries(self.dir)
+        self.removed_temporaries = remove_stale_temporaries(self.dir) if is_main else []
         self.async_save, self.separate_optimizer, self.keep_last = async_save, separate_optimizer, keep_last
+        self.sharded, self.is_main = sharded, is_main
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
     def save(self, payload: dict, name: str) -> Path:
         """Write ``payload`` as ``<name>.pt`` (and ``<name>.optim.pt``) and point ``latest.pt`` at it."""
+        if self.sharded is not None:
+            return self.save_sharded(payload, name, *self.sharded, is_main=self.is_main)
         self.wait()
         path = self.dir / f"{name}.pt"
         payload = dict(payload)
