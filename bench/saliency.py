@@ -42,7 +42,8 @@ import torch.nn.functional as F  # noqa: E402
 
 import medclip  # noqa: E402
 from data_pipelines.sources.demo import DEMO_CLASSES  # noqa: E402
-from data_pipelines.sources.demo_findings import FINDING_RULES, mask_box, render_with_finding  # noqa: E402
+from data_pipelines.sources.demo_boxes import render_with_finding  # noqa: E402
+from data_pipelines.sources.demo_findings import FINDING_RULES, mask_box  # noqa: E402
 from medclip.saliency import saliency_map  # noqa: E402
 from medclip.saliency.pointing import centre_map, energy_in_box, pointing_hit, random_map  # noqa: E402
 from medclip.zeroshot_head import build_text_classifier  # noqa: E402

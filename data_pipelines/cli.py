@@ -110,7 +110,7 @@ def _verify(args) -> int:
 
 def _demo_findings(args) -> int:
     from .sources.demo import DEMO_SPLITS
-    from .sources.demo_findings import export_findings
+    from .sources.demo_boxes import export_findings
 
     if args.split not in DEMO_SPLITS:
         raise ValueError(f"unknown demo split {args.split!r}; expected one of {', '.join(DEMO_SPLITS)}")

@@ -11,7 +11,8 @@ import torch
 import medclip
 from data_pipelines.cli import cli
 from data_pipelines.sources.demo import DEMO_CLASSES, DEMO_SPLITS, DemoSource, DemoSourceConfig, class_index, render
-from data_pipelines.sources.demo_findings import FINDING_RULES, mask_box, recording, render_with_finding
+from data_pipelines.sources.demo_boxes import render_with_finding
+from data_pipelines.sources.demo_findings import FINDING_RULES, mask_box, recording
 from medclip.saliency import saliency_map
 from medclip.saliency.pointing import centre_map, energy_in_box, pointing_hit, random_map
 

@@ -11,10 +11,8 @@ lung base), cardiomegaly (the heart), kidney stone (the stones), liver lesion (t
 (haemorrhages and exudates: scattered, so its box is large). Normal classes and adenocarcinoma (a
 whole-slide texture change) have none.
 
-Example:
-    >>> from data_pipelines.sources.demo_findings import render_with_finding
-    >>> img, mask = render_with_finding(1, split="test", index=0, size=96)  # xray/pneumonia
-    >>> box = mask_box(mask)                                                  # (x0, y0, x1, y1), exclusive
+Rendering with the mask and the JSON export are in :mod:`.demo_boxes` (this module is a leaf the drawing
+code imports).
 """
 
 from __future__ import annotations
@@ -59,88 +57,9 @@ def recording() -> Iterator[list[np.ndarray]]:
         _ACTIVE = None
 
 
-def render_with_finding(cls: int, *, split: str, index: int, seed: int = 0, size: int = 96):
-    """Render one demo image and the union mask of its findings.
-
-    Returns:
-        ``(image, mask)``: the same ``uint8`` image as :func:`~data_pipelines.sources.demo.render` and a
-        boolean ``(size, size)`` mask, or ``None`` for classes without a located finding (or an empty mask).
-    """
-    from .demo import render
-
-    with recording() as masks:
-        img = render(cls, split=split, index=index, seed=seed, size=size)
-    if not masks:
-        return img, None
-    mask = np.logical_or.reduce(masks)
-    return img, (mask if mask.any() else None)
-
-
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """Tight bounding box ``(x0, y0, x1, y1)`` of a non-empty boolean mask, ``x1``/``y1`` exclusive."""
     ys, xs = np.nonzero(mask)
     if xs.size == 0:
         raise ValueError("empty mask has no box")
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def source_id(cls: int, split: str, index: int) -> str:
-    """The demo source's id of an image (the same string :class:`~data_pipelines.sources.demo.DemoSource` uses)."""
-    from .demo import DEMO_CLASSES
-
-    c = DEMO_CLASSES[cls]
-    return f"{c.modality}-{c.label.replace(' ', '_')}-{split}-{index:06d}"
-
-
-def export_findings(
-    out: str, *, split: str = "test", per_class: int = 100, seed: int = 0, size: int = 96, masks: str | None = None
-) -> dict:
-    """Write the finding boxes of a demo split as JSON (and optionally the masks as a compressed ``.npz``).
-
-    The defaults match the demo build (``configs/data/demo.yaml``: seed 0, 96 px, 100 test images per class),
-    so ``source_id`` joins the boxes to the built shards' samples. Only images with a located finding are
-    listed. JSON layout: ``{"format", "split", "seed", "image_size", "rules", "samples": [{"source_id",
-    "modality", "label", "index", "box": [x0, y0, x1, y1] (pixels, x1/y1 exclusive), "mask_pixels"}]}``;
-    the ``.npz`` holds one boolean ``(size, size)`` array per ``source_id``.
-
-    Returns:
-        The JSON document written.
-    """
-    import json
-    from pathlib import Path
-
-    from .demo import DEMO_CLASSES
-
-    samples, arrays = [], {}
-    for ci, c in enumerate(DEMO_CLASSES):
-        if c.label not in FINDING_RULES:
-            continue
-        for i in range(per_class):
-            _, mask = render_with_finding(ci, split=split, index=i, seed=seed, size=size)
-            if mask is None:
-                continue
-            sid = source_id(ci, split, i)
-            samples.append(
-                {
-                    "source_id": sid,
-                    "modality": c.modality,
-                    "label": c.label,
-                    "index": i,
-                    "box": list(mask_box(mask)),
-                    "mask_pixels": int(mask.sum()),
-                }
-            )
-            arrays[sid] = mask
-    doc = {
-        "format": "medclip-demo-findings/1",
-        "split": split,
-        "seed": seed,
-        "image_size": size,
-        "rules": FINDING_RULES,
-        "samples": samples,
-    }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(doc, indent=1) + "\n")
-    if masks:
-        np.savez_compressed(masks, **arrays)
-    return doc
