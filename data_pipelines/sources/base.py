@@ -45,6 +45,7 @@ SKIP_REASONS = (
     "missing_image",
     "empty_text",
     "near_duplicate",
+    "filtered",
 )
 _NAME_RE = re.compile(r"^[a-z0-9_]+$")
 

@@ -42,11 +42,15 @@ class PairsSourceConfig:
 
     type: str = "pairs"
     path: str = ""  # table file, folder of parquet / tar / jsonl files, or a save_to_disk folder
-    format: str = "auto"  # auto | csv | tsv | jsonl | parquet | hf | wds
+    format: str = "auto"  # auto | csv | tsv | jsonl | json (a JSON list) | parquet | hf | wds
+    columns: list[str] = field(default_factory=list)  # column names of a headerless CSV / TSV (ROCO captions.txt)
     root: str = ""  # folder of relative image paths ("" = the table's folder)
     image_column: str = "image"  # path or bytes column; wds: member extensions, e.g. "jpg;png"
     image_suffix: str = ""  # appended to path values that lack it (ROCO names: "ROCO_00001" + ".jpg")
+    image_template: str = ""  # image path from row fields, e.g. "files/p{subject_id:.2}/p{subject_id}/{dicom_id}.jpg"
     text_column: str = "caption"
+    text_file_template: str = ""  # read the text from this file (path from row fields, relative to text_root)
+    text_root: str = ""  # folder of text_file_template paths ("" = root)
     text_kind: str = "caption"  # caption | report
     text_kind_column: str = ""  # per-row text kind (overrides text_kind)
     id_column: str = ""  # source id ("" = the image path, or the row position)
@@ -66,6 +70,7 @@ class PairsSourceConfig:
     report_backend: str = "rules"  # report_to_captions backend
     keep_report: bool = True  # store the scrubbed report in the sample .json
     drop_texts: list[str] = field(default_factory=lambda: ["No caption found"])  # placeholders = empty text
+    filter: dict = field(default_factory=dict)  # column -> allowed values (MIMIC frontal: ViewPosition: [PA, AP])
     license: str = ""
     license_column: str = ""
 
@@ -87,6 +92,14 @@ def _str(v) -> str:
     return "" if v is None else str(v).strip()
 
 
+def _template(template: str, row: dict) -> str | None:
+    """``template.format(**row)`` with string values (``{subject_id:.2}`` = the first two characters)."""
+    try:
+        return template.format(**{k: _str(v) for k, v in row.items() if isinstance(k, str)})
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
 @register_source("pairs", PairsSourceConfig, kind="pairs")
 class PairsSource:
     """Rows of image-text pairs; text is processed at enumeration, images are loaded in the workers."""
@@ -101,7 +114,7 @@ class PairsSource:
     @property
     def reader(self):
         if self._reader is None:
-            self._reader = make_reader(self.format, self.path, self.cfg.image_column)
+            self._reader = make_reader(self.format, self.path, self.cfg.image_column, self.cfg.columns)
         return self._reader
 
     def labels(self, row: dict) -> tuple[str, ...]:
@@ -129,7 +142,10 @@ class PairsSource:
         for n, (loc, row) in enumerate(self.reader.rows()):
             split = self._field(row, c.split_column, _str(row.get("__split__")) or c.split)
             split = str(c.split_map.get(split, split))
-            img = image_value(first(row, c.image_column))
+            if any(_str(dig(row, col)) not in {str(v) for v in vals} for col, vals in c.filter.items()):
+                out.append(Skip(self.name, f"row{n:09d}", "filtered", "row filter", split))
+                continue
+            img = image_value(_template(c.image_template, row) if c.image_template else first(row, c.image_column))
             sid = (
                 self._field(row, c.id_column, "") or (img if img and img != INLINE else "") or _str(row.get("__key__"))
             )
@@ -147,7 +163,15 @@ class PairsSource:
             if kind not in TEXT_KINDS:
                 out.append(Skip(self.name, sid, "unsupported", "unknown text kind", split))
                 continue
-            text = first(row, c.text_column)
+            if c.text_file_template:
+                try:
+                    tpath = Path(c.text_root or root) / (_template(c.text_file_template, row) or "")
+                    text = tpath.read_text(encoding="utf-8", errors="replace")
+                except (OSError, ValueError):
+                    out.append(Skip(self.name, sid, "empty_text", "text file missing", split))
+                    continue
+            else:
+                text = first(row, c.text_column)
             try:
                 pt = process_text(
                     _str(text),

@@ -11,6 +11,7 @@ imported only by the readers that need them (``pip install medclip[pairs]``).
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import tarfile
 from collections import OrderedDict
@@ -18,13 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 INLINE = "<inline>"
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "hf", "wds")
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "hf", "wds")
 
 
 def detect_format(path: Path) -> str:
     """Format from the path: suffix of a file, or what a folder holds."""
-    name = path.name.lower()
-    for suf, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl"), (".parquet", "parquet"), (".tar", "wds")):
+    name = path.name.lower().removesuffix(".gz")
+    sufs = ((".csv", "csv"), (".tsv", "tsv"), (".txt", "tsv"), (".jsonl", "jsonl"), (".json", "json"),
+            (".parquet", "parquet"), (".tar", "wds"))  # fmt: skip
+    for suf, fmt in sufs:
         if name.endswith(suf):
             return fmt
     if path.is_dir():
@@ -47,9 +50,12 @@ def dig(row: dict, name: str):
                 cur = json.loads(cur)
             except ValueError:
                 return None
-        if not isinstance(cur, dict) or part not in cur:
+        if isinstance(cur, list) and part.lstrip("-").isdigit() and -len(cur) <= int(part) < len(cur):
+            cur = cur[int(part)]  # list index: conversations.1.value
+        elif isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
             return None
-        cur = cur[part]
     return cur
 
 
@@ -81,21 +87,32 @@ def image_value(v):
     return None
 
 
-class TableReader:
-    """CSV / TSV / JSON Lines rows (images by path)."""
+def _open_text(f: Path):
+    if f.name.endswith(".gz"):
+        return gzip.open(f, "rt", newline="", encoding="utf-8")
+    return open(f, newline="", encoding="utf-8")
 
-    def __init__(self, path: Path, fmt: str):
-        self.path, self.fmt = path, fmt
+
+class TableReader:
+    """CSV / TSV (optionally gzipped, optionally headerless) / JSON Lines / JSON-array rows (images by path)."""
+
+    def __init__(self, path: Path, fmt: str, columns: list[str] | None = None):
+        self.path, self.fmt, self.columns = path, fmt, list(columns or []) or None
 
     def rows(self) -> Iterator[tuple[object, dict]]:
-        for f in _files(self.path, "*.jsonl" if self.fmt == "jsonl" else f"*.{self.fmt}"):
-            with open(f, newline="", encoding="utf-8") as fh:
+        for f in _files(self.path, f"*.{self.fmt}*"):
+            with _open_text(f) as fh:
                 if self.fmt == "jsonl":
                     for i, line in enumerate(fh):
                         if line.strip():
                             yield (str(f), i), json.loads(line)
+                elif self.fmt == "json":
+                    doc = json.load(fh)
+                    for i, row in enumerate(doc if isinstance(doc, list) else doc.get("data", [])):
+                        yield (str(f), i), row
                 else:
-                    for i, row in enumerate(csv.DictReader(fh, delimiter="\t" if self.fmt == "tsv" else ",")):
+                    delim = "\t" if self.fmt == "tsv" else ","
+                    for i, row in enumerate(csv.DictReader(fh, fieldnames=self.columns, delimiter=delim)):
                         yield (str(f), i), row
 
     def image_bytes(self, loc) -> bytes:  # pragma: no cover - table rows never hold inline bytes
@@ -196,10 +213,10 @@ class WdsReader:
             return fh.read(size)
 
 
-def make_reader(fmt: str, path: Path, image_column: str):
-    """The reader of ``fmt`` for ``path``."""
-    if fmt in ("csv", "tsv", "jsonl"):
-        return TableReader(path, fmt)
+def make_reader(fmt: str, path: Path, image_column: str, columns: list[str] | None = None):
+    """The reader of ``fmt`` for ``path`` (``columns``: names of a headerless CSV / TSV's columns)."""
+    if fmt in ("csv", "tsv", "jsonl", "json"):
+        return TableReader(path, fmt, columns)
     if fmt == "parquet":
         return ParquetReader(path, image_column)
     if fmt == "hf":
