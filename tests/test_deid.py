@@ -33,6 +33,9 @@ from data_pipelines.deid.corpus import bare_name_corpus, control_corpus, planted
         ("On 4 March 2021, March 4, 2021 and 04-MAR-2021 and 20210304.", "On [DATE], [DATE] and [DATE] and [DATE]."),
         ("Discussed with Dr. Parkinson.", "Discussed with Dr. [NAME]."),
         ("Lives in Springfield; PO Box 42.", "Lives in [ADDRESS]; [ADDRESS]."),
+        ("Her sister Ana and nurse Thandiwe came.", "Her sister [NAME] and nurse [NAME] came."),
+        ("MRN 123 456 78; admitted 04MAR2021; seen the fifth of March.", "MRN [ID]; admitted [DATE]; seen the [DATE]."),
+        ("Resident of Harbor County since 1990.", "Resident of [ADDRESS] since 1990."),
     ],
 )
 def test_each_identifier_class_gets_its_placeholder(text, expected):

@@ -389,3 +389,45 @@ def score(docs: list[Doc], scrub_fn) -> dict:
         "control_spans_removed": ctrl_spans,
         "missed": missed,
     }
+
+
+# Formats written to probe the scrubber's limits (not used to tune it): each case is (text, identifiers).
+HARD_CASES: list[tuple[str, list[tuple[str, str]]]] = [
+    ("Seen by nurse Thandiwe in the evening.", [("Thandiwe", "NAME")]),
+    ("Ms Cosima Zylstra (no period) was informed.", [("Cosima Zylstra", "NAME")]),
+    ("patient john smith, lower case, was informed.", [("john smith", "NAME")]),
+    ("THE PATIENT ZYLSTRA WAS INFORMED.", [("ZYLSTRA", "NAME")]),
+    ("MRN 123 456 78 on file.", [("123 456 78", "ID")]),
+    ("Phone 6175550123 for results.", [("6175550123", "PHONE")]),
+    ("Call back number six one seven five five five.", [("six one seven five five five", "PHONE")]),
+    ("Imaged on the fifth of March.", [("fifth of March", "DATE")]),
+    ("Fall at home on Christmas Day 2020.", [("Christmas Day 2020", "DATE")]),
+    ("Follow-up on 5/3 as planned.", [("5/3", "DATE")]),
+    ("Nonagenarian with hip pain.", [("Nonagenarian", "AGE")]),
+    ("A man in his late 90s.", [("in his late 90s", "AGE")]),
+    ("Transferred from BIDMC overnight.", [("BIDMC", "INSTITUTION")]),
+    ("Lives at 12 Rue de Rivoli, Paris.", [("12 Rue de Rivoli, Paris", "ADDRESS")]),
+    ("Prior imaging at Springfield Orthopaedics.", [("Springfield Orthopaedics", "INSTITUTION")]),
+    ("His wife Marisol called the desk.", [("Marisol", "NAME")]),
+    ("Study reviewed with Ezekiel on the phone.", [("Ezekiel", "NAME")]),
+    ("Result sent to jdoe at hospital dot org.", [("jdoe at hospital dot org", "EMAIL")]),
+    ("Plate ABC-1234 vehicle in the collision.", [("ABC-1234", "ID")]),
+    ("Works as a firefighter for Springfield county.", [("Springfield county", "ADDRESS")]),
+    ("DOB March 4th.", [("March 4th", "DATE")]),
+    ("The 2021-3-4 study.", [("2021-3-4", "DATE")]),
+    ("Admitted 04MAR2021 via the ED.", [("04MAR2021", "DATE")]),
+    ("Contact Dr Haverkamp on ext 4521.", [("Haverkamp", "NAME"), ("4521", "PHONE")]),
+    ("Patient is 102.", [("102", "AGE")]),
+]
+
+
+def hard_corpus() -> list[Doc]:
+    """:data:`HARD_CASES` as documents with planted spans."""
+    docs = []
+    for text, ids in HARD_CASES:
+        spans = []
+        for value, cls in ids:
+            start = text.index(value)
+            spans.append(Span(start, start + len(value), cls))
+        docs.append(Doc(text, spans))
+    return docs

@@ -46,9 +46,12 @@ _CUE_BY = (
     r"(?i:(?:electronically[ \t]+)?signed(?:[ \t]+out)?[ \t]+by|dictated[ \t]+by|read[ \t]+by|reviewed[ \t]+by|"
     r"transcribed[ \t]+by|interpreted[ \t]+by|referred[ \t]+by|verified[ \t]+by|approved[ \t]+by|"
     r"performed[ \t]+by|discussed[ \t]+with|communicated[ \t]+(?:to|with)|called[ \t]+to|reported[ \t]+to|"
-    r"conveyed[ \t]+to|d/w|notified|paged|spoke[ \t]+(?:to|with)|attn|attention|c/o)"
+    r"conveyed[ \t]+to|d/w|notified|paged|spoke[ \t]+(?:to|with)|attn|attention|c/o)|"
+    # relatives and carers, lower case only ("Sister Mary Joseph nodule" is an eponym)
+    r"(?:(?:his|her|their|the)[ \t]+)?(?:wife|husband|spouse|partner|son|daughter|mother|father|brother|sister|"
+    r"nurse|caregiver|guardian|friend|neighbou?r)"
 )
-CUE_BY_RE = re.compile(rf"\b{_CUE_BY}[ \t]*:?[ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
+CUE_BY_RE = re.compile(rf"\b(?:{_CUE_BY})[ \t]*:?[ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
 _CRED = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PhD|MBBS|MBChB|FRCR|FRCPC|FACR|DNP|RDMS|RT\(R\))"
 CRED_RE = re.compile(
     rf"(?P<v>(?:(?:{INITIAL}[ \t]?){{1,2}}|{NW}[ \t]+(?:{INITIAL}[ \t]?)?)?{NW})(?=,?[ \t]*{_CRED}(?![A-Za-z]))"

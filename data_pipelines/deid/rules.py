@@ -26,8 +26,8 @@ class Span:
 
 _I = re.IGNORECASE
 MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|"
-    r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?|JAN|FEB|MAR|APR|MAY|JUNE?|JULY?|AUG|SEPT?|OCT|NOV|DEC)\.?"
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?|JAN|FEB|MAR|APR|MAY|JUNE?|JULY?|AUG|SEPT?|OCT|NOV|DEC)"
 )
 _WEEKDAY = r"(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\.?,?\s+)?"
 _ORD = r"(?:st|nd|rd|th)?"
@@ -47,6 +47,13 @@ DATE_RES = [
     re.compile(rf"\b{_DAY}[-/ ]{MONTH}[-/ ](?:\d{{4}}|\d{{2}}){_TIME}"),
     re.compile(rf"\b{MONTH}[-/]{_DAY}[-/]\d{{4}}\b"),
     re.compile(rf"\b{MONTH},?[ \t]+(?:of[ \t]+)?(?:19|20)\d{{2}}\b"),
+    re.compile(rf"\b{_DAY}{MONTH}(?:19|20)?\d{{2}}\b"),  # 04MAR2021
+    re.compile(
+        rf"(?i:\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+        rf"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+        rf"twenty[- ](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|thirty[- ]first)"
+        rf"[ \t]+of[ \t]+){MONTH}(?:,?[ \t]+\d{{4}})?"
+    ),
     re.compile(r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:T?\d{4,6})?\b"),
     re.compile(rf"\b{_DATE_KEY}[ \t]*[:#]?[ \t]*(?P<v>{_MON}[-/.]{_DAY}\b)"),
     re.compile(
@@ -69,7 +76,7 @@ _ID_KEY = (
 ID_RES = [
     re.compile(
         rf"\b{_ID_KEY}[ \t]*(?:[:#=]|no\.?|number)?[ \t]*(?:[:#=][ \t]*)?"
-        r"(?P<v>(?=[A-Za-z0-9./-]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])){3,30})"
+        r"(?P<v>(?=[A-Za-z0-9./-]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])|[ ](?=\d)(?<=\d[ ])){3,30})"
     ),
     re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),  # SSN
     re.compile(r"\b[A-Z]{1,5}-?\d{5,}(?:-\d+)*\b"),
@@ -131,6 +138,7 @@ ADDRESS_RES = [
     ),
     re.compile(rf"\b{_CITY_STATE}"),
     re.compile(r"\bP\.?[ \t]?O\.?[ \t]+Box[ \t]+\d+\b", _I),
+    re.compile(rf"\b{_PLACE}[ \t]+(?i:county|parish|township|borough)\b"),
     re.compile(
         r"\b(?i:zip|zip[ \t]+code|postal[ \t]+code|postcode)[ \t]*:?[ \t]*(?P<v>\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2})\b"  # noqa: E501
     ),  # noqa: E501
