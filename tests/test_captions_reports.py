@@ -162,6 +162,9 @@ def test_cache_hit_makes_no_request_and_offline_never_calls(tmp_path):
         off = make(srv, tmp_path, offline=True).captions(REPORT.replace("small", "large"), 3)
         assert srv.requests == 1
     assert again.cached and again.captions == first.captions and again.backend == "openai"
+    entry = json.loads((tmp_path / "cache.jsonl").read_text().splitlines()[0])
+    assert entry["report_sha256"] == first.report_sha256 and entry["prompt_id"] == "report_to_caption_v1"
+    assert entry["llm_id"] == "mock" and entry["version"] == "reports-1"
     assert off.backend == "rules" and off.fallbacks == 1 and off.fallback_reason == "offline: not cached"
 
 
@@ -171,3 +174,30 @@ def test_concurrency_is_respected(tmp_path):
         cap.cache.path = None  # every report is distinct anyway
         cap.many([REPORT.replace("small", f"small {i} mm") for i in range(9)], 2)
         assert srv.max_in_flight == 3 and srv.requests == 9
+
+
+class RecordingLLM:
+    """Any backend (``hf``, a plug-in): records every prompt, answers hallucinations then good captions."""
+
+    name, llm_id = "hf", "tiny:0"
+
+    def __init__(self):
+        self.prompts = []
+
+    def complete(self, prompt, *, seed):
+        self.prompts.append(prompt)
+        if len(self.prompts) == 1:
+            return json.dumps(HALLUCINATIONS)
+        return json.dumps(["Small right pleural effusion.", "No pneumothorax.", "Possible left basilar atelectasis."])
+
+
+def test_any_backend_object_gets_only_the_scrubbed_report(tmp_path):
+    llm = RecordingLLM()
+    cap = ReportCaptioner(CaptionConfig(backend="hf", model="unused", attempts=2), llm=llm)
+    rc = cap.captions(REPORT, 3)
+    assert rc.backend == "hf" and rc.llm_calls == 2 and rc.fallbacks == 0
+    assert rc.captions == ["Small right pleural effusion.", "No pneumothorax.", "Possible left basilar atelectasis."]
+    assert len(llm.prompts) == 2 and "[NAME]" in llm.prompts[0] and "pleural effusion" in llm.prompts[0]
+    assert [v for v in IDENTIFIERS for p in llm.prompts if v in p] == []
+    # the module function: rules backend without a config, shared captioner, same answer as a fresh one
+    assert report_to_captions(REPORT, 4).captions == ReportCaptioner().captions(REPORT, 4).captions

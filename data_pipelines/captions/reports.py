@@ -17,12 +17,13 @@ the rule extractor (counted).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from string import Template
 
 from ..deid import merge_counts, scrub
@@ -105,6 +106,7 @@ class ReportCaptioner:
         self.prompt = load_prompt(prompt)
         self.cache = BankCache(self.cfg.cache)
         self._lock = threading.Lock()
+        self._llm_lock = threading.Lock()
         self.counts: Counter = Counter()
         self.reasons: Counter = Counter()
         self.phi: dict[str, int] = {}
@@ -115,11 +117,11 @@ class ReportCaptioner:
 
     @property
     def llm(self):
-        if self._llm is None:
-            from dataclasses import replace
-
-            self._llm = make_llm(replace(self.cfg, backend=self.backend))
-        return self._llm
+        """The LLM backend, built from the config on first use (once, also under concurrency)."""
+        with self._llm_lock:
+            if self._llm is None:
+                self._llm = make_llm(replace(self.cfg, backend=self.backend))
+            return self._llm
 
     def rules(self, scrubbed: str, n: int, *, pairs: bool = True) -> list[str]:
         """The rule extractor's captions of an already scrubbed report."""
@@ -161,8 +163,15 @@ class ReportCaptioner:
         else:
             out = self._generate(s.text, n)
         out.phi, out.report_sha256 = s.counts, digest
-        self.cache.put(key, {"kind": "report", "captions": out.captions, "backend": out.backend,
-                             "fallbacks": out.fallbacks, "fallback_reason": out.fallback_reason})  # fmt: skip
+        self.cache.put(
+            key,
+            {
+                "kind": "report", "captions": out.captions, "backend": out.backend, "fallbacks": out.fallbacks,
+                "fallback_reason": out.fallback_reason, "version": VERSION, "prompt_id": self.prompt.prompt_id,
+                "prompt_sha256": self.prompt.sha256, "llm_id": getattr(self._llm, "llm_id", self.cfg.model),
+                "report_sha256": digest,
+            },
+        )  # fmt: skip
         return out
 
     def _generate(self, scrubbed: str, n: int) -> ReportCaptions:
@@ -248,9 +257,19 @@ class ReportCaptioner:
             return out
 
 
+@functools.lru_cache(maxsize=8)
+def _rules_captioner(hedges: str, min_words: int) -> ReportCaptioner:
+    return ReportCaptioner(backend="rules", hedges=hedges, min_words=min_words)
+
+
 def report_to_captions(report: str, n: int, backend: str | None = None, **kwargs) -> ReportCaptions:
     """Captions of one report; ``kwargs`` go to :class:`ReportCaptioner` (``cfg``, ``llm``, ``hedges``...).
 
-    For many reports build one :class:`ReportCaptioner` (one cache, one LLM client, shared counters).
+    Without ``cfg`` the backend is ``rules``. An LLM backend needs ``cfg`` (model, endpoint, cache). For many
+    reports build one :class:`ReportCaptioner` (one cache, one LLM client, shared counters).
     """
-    return ReportCaptioner(backend=backend or ("rules" if "cfg" not in kwargs else None), **kwargs).captions(report, n)
+    if "cfg" not in kwargs and "llm" not in kwargs and backend in (None, *RULE_BACKENDS):
+        if set(kwargs) <= {"hedges", "min_words"}:
+            return _rules_captioner(kwargs.get("hedges", "keep"), kwargs.get("min_words", 2)).captions(report, n)
+        backend = "rules"
+    return ReportCaptioner(backend=backend, **kwargs).captions(report, n)
