@@ -262,6 +262,33 @@ CONTROL_TERMS = (
     "Achilles tendon|eustachian tube|fallopian tube|Bartholin gland cyst|Doppler|Hounsfield units|heparin|Coumadin|"
     "Lasix|Eliquis|Omnipaque 350|gadolinium|Gadavist|technetium-99m sestamibi|Lovenox|Zosyn|vancomycin"
 ).split("|")
+# Eponyms and devices written after the scrubber was tuned (first run: 2 of 300 sentences changed, both
+# "Austin Flint murmur"; "murmur" then joined the eponym heads).
+CONTROL_TERMS_LATE = (
+    "Port-A-Cath|Dobbhoff tube|Impella device|Watchman device|MitraClip|Amplatzer occluder|Harrington rods|"
+    "Steinmann pin|Kirschner wires|Denver shunt|PleurX catheter|Shenton line|Gerdy tubercle|Lisfranc injury|"
+    "Maisonneuve fracture|Tillaux fracture|Jefferson fracture|Hangman fracture|Essex-Lopresti injury|Pott disease|"
+    "Pellegrini-Stieda lesion|Osgood-Schlatter disease|Legg-Calve-Perthes disease|Kienbock disease|"
+    "Scheuermann disease|Madelung deformity|Sprengel deformity|Brodie abscess|Codman triangle|Looser zones|"
+    "Milwaukee shoulder|Golden S sign|Swyer-James syndrome|Kartagener syndrome|Mounier-Kuhn syndrome|"
+    "Williams-Campbell syndrome|Churg-Strauss syndrome|Goodpasture syndrome|Caplan syndrome|Lemierre syndrome|"
+    "Kommerell diverticulum|artery of Adamkiewicz|Batson plexus|vein of Galen|vein of Labbe|artery of Percheron|"
+    "Virchow-Robin spaces|Fahr disease|Sturge-Weber syndrome|von Hippel-Lindau disease|Tolosa-Hunt syndrome|"
+    "Wallerian degeneration|Creutzfeldt-Jakob disease|Binswanger disease|Rathke cleft cyst|Meckel cave|"
+    "Dorello canal|Hunt and Hess grade 3|Fisher grade 3|Spetzler-Martin grade 2|modified Rankin scale 2|"
+    "Couinaud segment 7|Riedel lobe|Calot triangle|Mirizzi syndrome|Rigler sign|Chilaiditi sign|Spigelian hernia|"
+    "Amyand hernia|Petit triangle|Ladd bands|Zollinger-Ellison syndrome|Fournier gangrene|Page kidney|"
+    "column of Bertin|Gartner duct cyst|Nabothian cyst|Meigs syndrome|Asherman syndrome|Brenner tumor|"
+    "Beckwith-Wiedemann syndrome|Moyamoya disease|non-Hodgkin lymphoma|Waldenstrom macroglobulinemia|"
+    "Burkitt lymphoma|Castleman disease|Rosai-Dorfman disease|Erdheim-Chester disease|Langerhans cell histiocytosis|"
+    "Warthin tumor|Kimura disease|Kikuchi disease|Graves orbitopathy|Ramsay Hunt syndrome|Dubin-Johnson syndrome|"
+    "Gilbert syndrome|Caroli disease|de Quervain thyroiditis|Riedel thyroiditis|Paget-Schroetter syndrome|"
+    "May-Thurner syndrome|Nutcracker syndrome|Leriche syndrome|Buerger disease|Loeys-Dietz syndrome|"
+    "Austin Flint murmur|Ebstein anomaly|tetralogy of Fallot|Eisenmenger syndrome|Dressler syndrome|Kussmaul sign|"
+    "Beck triad|Osborn waves|Brugada pattern|Wolff-Parkinson-White pattern|Mobitz type II block|Wenckebach block|"
+    "Holter monitor|Blake drain|Hemovac drain|Malecot catheter|Tenckhoff catheter|Quinton catheter|"
+    "Groshong catheter|Sengstaken-Blakemore tube|Minnesota tube|Salem sump|Miller-Abbott tube|Cantor tube"
+).split("|")
 CONTROL_TEMPLATES = [
     "Findings consistent with {t}.",
     "History of {t}; no acute findings.",
@@ -332,7 +359,8 @@ def control_corpus(n: int, *, seed: int = 0) -> list[Doc]:
         if i % 4 == 3:
             docs.append(Doc(rng.choice(CONTROL_PLAIN)))
             continue
-        term = CONTROL_TERMS[i % len(CONTROL_TERMS)]
+        pool = CONTROL_TERMS + CONTROL_TERMS_LATE
+        term = pool[i % len(pool)]
         tpl = rng.choice(CONTROL_TEMPLATES)
         cap = term[0].upper() + term[1:]
         text = tpl.replace("{T}", cap).replace("{t}", term)

@@ -18,6 +18,9 @@ EPONYM_HEADS = frozenset(
     system effect body bodies cell cells duct ducts ampulla foramen ring angle aneurysm dissection encephalopathy
     dementia thyroiditis pattern view views projection incision point area ligament tear injury glands gland
     esophagus diverticulum hernia anastomosis loop pouch limb circle fossa appendage stitch classification
+    murmur murmurs wave waves space spaces zone zones rod rods pin pins wire wires plexus vein artery tubercle band
+    bands gangrene kidney macroglobulinemia histiocytosis orbitopathy monitor device occluder segment sequence cave
+    cleft degeneration arteritis phenomenon spot spots nodes pattern maneuver manoeuvre sump triangle disorder
     """.split()
 )
 # "pouch of Douglas", "circle of Willis": a name-list word after "of" following one of these is anatomy.
