@@ -20,7 +20,7 @@ import numpy as np
 
 from .base import Item, Loaded, register_source
 from .demo import DEMO_CLASSES, render
-from .pairs_text import PairRef, TextStats, process_text
+from .pairs_text import PairRef, TextStats, process_many
 
 SEED_OFFSET = 1_000_003  # images differ from the demo source's (same classes, other draws)
 
@@ -128,21 +128,19 @@ class DemoReportsSource:
         self.stats = TextStats()
 
     def items(self) -> list[Item]:
+        keys = [(ci, i) for ci in range(len(DEMO_CLASSES)) for i in range(self.cfg.per_class)]
+        texts = process_many(
+            [(make_report(self.seed, ci, i), "report") for ci, i in keys],
+            stats=self.stats,
+            n_report_captions=self.cfg.n_report_captions,
+            report_backend=self.cfg.report_backend,
+        )
         out = []
-        for ci, c in enumerate(DEMO_CLASSES):
-            slug = c.label.replace(" ", "_")
-            for i in range(self.cfg.per_class):
-                pt = process_text(
-                    make_report(self.seed, ci, i),
-                    "report",
-                    n_report_captions=self.cfg.n_report_captions,
-                    report_backend=self.cfg.report_backend,
-                    stats=self.stats,
-                )
-                meta = (("license", self.cfg.license), ("report", pt.report), ("text_kind", "report"))
-                ref = PairRef((ci, i), pt, meta)
-                out.append(Item(self.name, f"{c.modality}-{slug}-{i:06d}", "train", c.modality, c.anatomy,
-                                (c.label,), ref=ref))  # fmt: skip
+        for (ci, i), pt in zip(keys, texts):
+            c = DEMO_CLASSES[ci]
+            meta = (("license", self.cfg.license), ("report", pt.report), ("text_kind", "report"))
+            sid = f"{c.modality}-{c.label.replace(' ', '_')}-{i:06d}"
+            out.append(Item(self.name, sid, "train", c.modality, c.anatomy, (c.label,), ref=PairRef((ci, i), pt, meta)))
         return out
 
     def load(self, item: Item) -> Loaded:

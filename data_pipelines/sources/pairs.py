@@ -33,7 +33,7 @@ from pathlib import Path
 from ..imageio import decode_bytes
 from .base import Item, Loaded, Skip, SkipError, hashed_id, normalize_modality, register_source
 from .pairs_readers import FORMATS, INLINE, detect_format, dig, first, image_value, make_reader
-from .pairs_text import TEXT_KINDS, EmptyText, PairRef, TextStats, process_text
+from .pairs_text import TEXT_KINDS, EmptyText, PairRef, TextStats, process_many
 
 
 @dataclass
@@ -137,69 +137,79 @@ class PairsSource:
 
     def items(self) -> list[Item | Skip]:
         c = self.cfg
-        out: list[Item | Skip] = []
+        out: list = []
+        jobs: list[tuple[str, str]] = []
         root = Path(c.root) if c.root else (self.path.parent if self.path.is_file() else self.path)
         for n, (loc, row) in enumerate(self.reader.rows()):
-            split = self._field(row, c.split_column, _str(row.get("__split__")) or c.split)
-            split = str(c.split_map.get(split, split))
-            if any(_str(dig(row, col)) not in {str(v) for v in vals} for col, vals in c.filter.items()):
-                out.append(Skip(self.name, f"row{n:09d}", "filtered", "row filter", split))
-                continue
-            img = image_value(_template(c.image_template, row) if c.image_template else first(row, c.image_column))
-            sid = (
-                self._field(row, c.id_column, "") or (img if img and img != INLINE else "") or _str(row.get("__key__"))
+            r = self._row(n, loc, row, root)
+            if isinstance(r, tuple):  # text to process: (text, kind, item fields)
+                jobs.append(r[:2])
+            out.append(r)
+        results = iter(
+            process_many(
+                jobs,
+                stats=self.stats,
+                n_report_captions=c.n_report_captions,
+                report_backend=c.report_backend,
+                keep_report=c.keep_report,
+                drop_texts=tuple(c.drop_texts),
             )
-            sid = sid or f"row{n:09d}"
-            if img is None:
-                out.append(Skip(self.name, sid, "missing_image", "no image in the row", split))
+        )
+        items: list[Item | Skip] = []
+        for r in out:
+            if not isinstance(r, tuple):
+                items.append(r)
                 continue
-            try:
-                raw_mod = self._field(row, c.modality_column, c.modality)
-                modality = normalize_modality(str(c.modality_map.get(raw_mod, raw_mod)))
-            except ValueError:
-                out.append(Skip(self.name, sid, "unsupported", "unknown modality", split))
+            pt, (sid, split, modality, anatomy, labels, image, meta) = next(results), r[2]
+            if isinstance(pt, EmptyText):
+                items.append(Skip(self.name, sid, "empty_text", str(pt), split))
                 continue
-            kind = self._field(row, c.text_kind_column, c.text_kind).lower()
-            if kind not in TEXT_KINDS:
-                out.append(Skip(self.name, sid, "unsupported", "unknown text kind", split))
-                continue
-            if c.text_file_template:
-                try:
-                    tpath = Path(c.text_root or root) / (_template(c.text_file_template, row) or "")
-                    text = tpath.read_text(encoding="utf-8", errors="replace")
-                except (OSError, ValueError):
-                    out.append(Skip(self.name, sid, "empty_text", "text file missing", split))
-                    continue
-            else:
-                text = first(row, c.text_column)
-            try:
-                pt = process_text(
-                    _str(text),
-                    kind,
-                    n_report_captions=c.n_report_captions,
-                    report_backend=c.report_backend,
-                    keep_report=c.keep_report,
-                    drop_texts=tuple(c.drop_texts),
-                    stats=self.stats,
-                )
-            except EmptyText as e:
-                out.append(Skip(self.name, sid, "empty_text", str(e), split))
-                continue
-            if img != INLINE:
-                p = img + c.image_suffix if c.image_suffix and not img.endswith(c.image_suffix) else img
-                img = str(Path(p) if Path(p).is_absolute() else root / p)
-            meta = {"text_kind": kind}
-            lic = self._field(row, c.license_column, c.license)
-            if lic:
-                meta["license"] = lic
             if pt.report is not None:
-                meta["report"] = pt.report
-            if len(sid) > 200:
-                sid = hashed_id(sid)
-            anatomy = self._field(row, c.anatomy_column, c.anatomy)
-            ref = PairRef(loc if img == INLINE else img, pt, tuple(sorted(meta.items())))
-            out.append(Item(self.name, sid, split, modality, anatomy, self.labels(row), ref=ref))
-        return out
+                meta = {**meta, "report": pt.report}
+            ref = PairRef(image, pt, tuple(sorted(meta.items())))
+            items.append(Item(self.name, sid, split, modality, anatomy, labels, ref=ref))
+        return items
+
+    def _row(self, n: int, loc, row: dict, root: Path):
+        """A Skip, or ``(text, kind, item fields)`` for a row whose text still has to be processed."""
+        c = self.cfg
+        split = self._field(row, c.split_column, _str(row.get("__split__")) or c.split)
+        split = str(c.split_map.get(split, split))
+        if any(_str(dig(row, col)) not in {str(v) for v in vals} for col, vals in c.filter.items()):
+            return Skip(self.name, f"row{n:09d}", "filtered", "row filter", split)
+        img = image_value(_template(c.image_template, row) if c.image_template else first(row, c.image_column))
+        sid = self._field(row, c.id_column, "") or (img if img and img != INLINE else "") or _str(row.get("__key__"))
+        sid = sid or f"row{n:09d}"
+        if len(sid) > 200:
+            sid = hashed_id(sid)
+        if img is None:
+            return Skip(self.name, sid, "missing_image", "no image in the row", split)
+        try:
+            raw_mod = self._field(row, c.modality_column, c.modality)
+            modality = normalize_modality(str(c.modality_map.get(raw_mod, raw_mod)))
+        except ValueError:
+            return Skip(self.name, sid, "unsupported", "unknown modality", split)
+        kind = self._field(row, c.text_kind_column, c.text_kind).lower()
+        if kind not in TEXT_KINDS:
+            return Skip(self.name, sid, "unsupported", "unknown text kind", split)
+        if c.text_file_template:
+            try:
+                tpath = Path(c.text_root or root) / (_template(c.text_file_template, row) or "")
+                text = tpath.read_text(encoding="utf-8", errors="replace")
+            except (OSError, ValueError):
+                return Skip(self.name, sid, "empty_text", "text file missing", split)
+        else:
+            text = first(row, c.text_column)
+        if img != INLINE:
+            p = img + c.image_suffix if c.image_suffix and not img.endswith(c.image_suffix) else img
+            img = str(Path(p) if Path(p).is_absolute() else root / p)
+        meta = {"text_kind": kind}
+        lic = self._field(row, c.license_column, c.license)
+        if lic:
+            meta["license"] = lic
+        anatomy = self._field(row, c.anatomy_column, c.anatomy)
+        fields = (sid, split, modality, anatomy, self.labels(row), loc if img == INLINE else img, meta)
+        return _str(text), kind, fields
 
     def load(self, item: Item) -> Loaded:
         ref = item.ref

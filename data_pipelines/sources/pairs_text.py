@@ -32,6 +32,7 @@ class PairText:
     backend: str  # "native" or "report:<backend>"
     report: str | None = None  # the scrubbed report (text kind report, keep_report)
     phi: tuple[tuple[str, int], ...] = ()  # identifiers replaced, per class (counts only, never values)
+    fallbacks: int = 0  # report_to_captions fell back to the rule extractor
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ class TextStats:
     captions: Counter = field(default_factory=Counter)  # kind -> captions produced
     phi: Counter = field(default_factory=Counter)  # identifier class -> replacements
     report_fallbacks: int = 0
+
+    def add(self, pt: PairText, kind: str) -> None:
+        """Count one processed text."""
+        self.texts[kind] += 1
+        self.captions.update(pt.kinds)
+        self.phi.update(dict(pt.phi))
+        self.report_fallbacks += pt.fallbacks
 
     def as_dict(self) -> dict:
         return {
@@ -122,7 +130,7 @@ def process_text(
         raise EmptyText("empty text")
     phi: Counter = Counter()
     clean = _scrub(raw, phi)
-    st.texts[kind] += 1
+    fallbacks = 0
     if kind == "caption":
         cap = _clean(_scrub(clean, phi))
         if not cap:
@@ -132,7 +140,7 @@ def process_text(
         from data_pipelines.captions.reports import report_to_captions
 
         rc = report_to_captions(clean, n_report_captions, backend=report_backend)
-        st.report_fallbacks += int(getattr(rc, "fallbacks", 0) or 0)
+        fallbacks = int(getattr(rc, "fallbacks", 0) or 0)
         caps = []
         for c in rc.captions:
             c = _clean(_scrub(c, phi))
@@ -143,6 +151,38 @@ def process_text(
         kinds = [REPORT_KIND] * len(caps)
         backend = f"report:{getattr(rc, 'backend', report_backend)}"
         report = clean if keep_report else None
-    st.captions.update(kinds)
-    st.phi.update(phi)
-    return PairText(tuple(caps), tuple(kinds), backend, report, tuple(sorted(phi.items())))
+    pt = PairText(tuple(caps), tuple(kinds), backend, report, tuple(sorted(phi.items())), fallbacks)
+    st.add(pt, kind)
+    return pt
+
+
+def _one(args: tuple) -> PairText | EmptyText:
+    text, kind, kw = args
+    try:
+        return process_text(text, kind, **kw)
+    except EmptyText as e:
+        return e
+
+
+def process_many(jobs: list[tuple[str, str]], *, stats: TextStats | None = None, workers: int | None = None, **kw):
+    """:func:`process_text` over ``(text, kind)`` pairs, in worker processes when there are many.
+
+    Returns:
+        One :class:`PairText` or :class:`EmptyText` per job, in order (independent of ``workers``).
+    """
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
+    args = [(t, k, kw) for t, k in jobs]
+    if n <= 1 or len(args) < 512 or "fork" not in mp.get_all_start_methods():
+        out = [_one(a) for a in args]
+    else:
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as ex:
+            out = list(ex.map(_one, args, chunksize=64))
+    if stats is not None:
+        for (_, kind), r in zip(jobs, out):
+            if isinstance(r, PairText):
+                stats.add(r, kind)
+    return out
