@@ -149,7 +149,7 @@ def demo_checkpoint() -> Path:
 class Server:
     """A ``medclip-serve`` subprocess on 127.0.0.1 with a free port (``--port 0``), stopped on exit."""
 
-    def __init__(self, *args: str, startup_s: float = 120.0):
+    def __init__(self, *args: str, startup_s: float = 120.0, threads: int = 1):
         import os
         import subprocess
         import sys
@@ -157,7 +157,18 @@ class Server:
         self.args, self.startup_s = args, startup_s
         self.log_path = Path(tempfile.mkdtemp(prefix="medclip-serve-log-")) / "server.log"
         self._popen = lambda: subprocess.Popen(
-            [sys.executable, "-m", "medclip.serve", *args, "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
+            [
+                sys.executable,
+                "-m",
+                "medclip.serve",
+                *args,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--threads",
+                str(threads),
+            ],
             stdout=open(self.log_path, "w"),
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
