@@ -148,3 +148,16 @@ def test_zeroshot_index_reads_gzip_shards_like_the_trainer(tmp_path):
     assert any(r["image"][0].endswith(".tar.gz") for r in recs)
     for r in recs:
         assert np.array_equal(np.asarray(read_image(r["image"])), plain[r["key"]])
+
+
+def test_damage_totals_survive_a_resume(tmp_path, corpus):
+    folder, _, ref = corpus
+    from medclip.train.checkpoint import load_checkpoint
+
+    assert train(_cfg(tmp_path, folder, "epochs=1", "stop_after_steps=5"))["step"] == 5
+    saved = DataHealth.from_state_dict(load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["data_health"])
+    assert saved.shards and {d.name for d in saved.shards.values()} <= set(ref["damaged"])  # seen by step 5
+    out = train(_cfg(tmp_path, folder, "epochs=1"), resume="auto")
+    missing = sum(e - r for r, e in ref["damaged"].values())
+    assert out["step"] == 12 and out["data"]["data/damaged_shards"] == sorted(ref["damaged"])
+    assert out["data"]["data/samples_missing"] == missing
