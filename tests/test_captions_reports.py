@@ -77,12 +77,13 @@ def test_sections_and_rule_captions_keep_negations_and_hedges_and_drop_admin_sen
         ("Dextrocardia with situs inversus totalis.", "novel_content"),
         ("Dr. John Smith reviewed this effusion.", "phi"),
         ("Patient [NAME] has an effusion.", "phi"),
+        ("Possible pneumonia.", "contradicted"),  # "unlikely" is a negation, not a hedge
     ],
 )
 def test_checker_rejects_what_the_report_does_not_support(caption, reason):
     facts = ReportFacts(
         "FINDINGS: Small right pleural effusion. No pneumothorax. Heart size is normal. "
-        "IMPRESSION: Possible left basilar atelectasis."
+        "IMPRESSION: Possible left basilar atelectasis. Pneumonia is unlikely."
     )
     assert check_caption(caption, facts) == reason
 

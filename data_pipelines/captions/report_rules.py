@@ -31,7 +31,7 @@ _HEADER = re.compile(
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\[(])|\n\s*\n|\n\s*(?=\d{1,2}[.)]\s)|\n(?=\s*[-*\u2022])")
 HEDGE_CUES = re.compile(
-    r"\b(?:possible|possibly|probable|probably|likely|unlikely|may|might|could|cannot\s+(?:be\s+)?exclude[ds]?|"
+    r"\b(?:possible|possibly|probable|probably|likely|may|might|could|cannot\s+(?:be\s+)?exclude[ds]?|"
     r"can\s*not\s+(?:be\s+)?exclude[ds]?|not\s+excluded|cannot\s+be\s+ruled\s+out|questionable|suspicious|"
     r"suggestive|suggests?|suspected|concerning|equivocal|indeterminate|differential|versus|vs\.?|presumably|"
     r"presumed|favou?red?|borderline|consider(?:ed)?|question\s+of|\?)",
