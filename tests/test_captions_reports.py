@@ -202,3 +202,12 @@ def test_any_backend_object_gets_only_the_scrubbed_report(tmp_path):
     assert [v for v in IDENTIFIERS for p in llm.prompts if v in p] == []
     # the module function: rules backend without a config, shared captioner, same answer as a fresh one
     assert report_to_captions(REPORT, 4).captions == ReportCaptioner().captions(REPORT, 4).captions
+
+
+def test_llm_backend_without_model_or_unknown_name_fails_early():
+    from medclip.config import ConfigError
+
+    with pytest.raises(ConfigError, match="captions.model is required"):
+        report_to_captions(REPORT, 3, backend="openai")
+    with pytest.raises(ConfigError, match="opena"):
+        ReportCaptioner(backend="opena")

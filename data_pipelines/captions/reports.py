@@ -26,10 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from string import Template
 
+from medclip.config import ConfigError
+
 from ..deid import merge_counts, scrub
 from .cache import BankCache, cache_key
 from .config import CaptionConfig
-from .llm import LLMError, make_llm
+from .llm import LLMError, caption_backends, make_llm
 from .prompt import load_prompt
 from .report_check import ReportFacts, asserts_finding, check_caption
 from .report_rules import HEDGE_POLICIES, extract_captions
@@ -103,6 +105,11 @@ class ReportCaptioner:
             raise ValueError(f"hedges must be one of {HEDGE_POLICIES}, got {hedges!r}")
         self.hedges, self.min_words, self.max_novel = hedges, min_words, max_novel
         self._llm = llm
+        if self.uses_llm and llm is None:
+            if self.backend not in caption_backends() or not caption_backends().meta(self.backend).get("llm", True):
+                raise ConfigError(f"report caption backend: {caption_backends().unknown_message(self.backend)}")
+            if not self.cfg.model:
+                raise ConfigError(f"captions.model is required for report caption backend {self.backend!r}")
         self.prompt = load_prompt(prompt)
         self.cache = BankCache(self.cfg.cache)
         self._lock = threading.Lock()
