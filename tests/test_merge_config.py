@@ -92,3 +92,15 @@ def test_shipped_merge_config_is_the_new_form_and_equals_the_defaults_it_documen
     raw = yaml.safe_load(open("configs/merge/demo.yaml"))["merge"]
     assert not set(raw) & set(LEGACY_KEYS) and set(raw["params"]) == set(MergeConfig().params)
     assert cfg.merge.params == MergeConfig().params  # the file spells out today's defaults
+
+
+def test_medclip_merge_prints_a_note_per_deprecated_key(tmp_path, capsys):
+    from zeroshot.merging import cli as merge_cli
+
+    with pytest.raises(SystemExit) as e:
+        merge_cli.run(["--base", str(tmp_path / "no.pt"), "--expert", str(tmp_path / "no.pt"), "--out",
+                       str(tmp_path / "o"), "merge.ties_top_k=5"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "checkpoint not found" in err
+    assert "medclip-merge: note: merge config key 'ties_top_k' is deprecated; use 'merge.params.ties.top_k'" in err
+    assert yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())["merge"]["params"]["ties"]["top_k"] == 5.0

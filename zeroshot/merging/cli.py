@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
+import warnings
 
 from medclip.cli_common import HelpFormatter, add_overrides, overrides_from
 from medclip.config import load_config, save_config
@@ -44,7 +46,7 @@ def run(argv: list[str] | None = None) -> dict:
         default=None,
         help="weights for a --base model name (file or open_clip tag)",
     )
-    ap.add_argument("--expert", required=True, help="expert model spec (same state-dict keys as the base)")
+    ap.add_argument("--expert", required=True, help="expert model spec, required (same state-dict keys as the base)")
     ap.add_argument("--expert-pretrained", default=None, help="weights for an --expert model name")
     ap.add_argument("--suite", default=None, help="suite name or YAML (default: from the config, demo)")
     ap.add_argument("--data-root", default=None, help="override the suite's data root")
@@ -63,7 +65,11 @@ def run(argv: list[str] | None = None) -> dict:
     if args.data_root:
         overrides.insert(0, f"data_root={args.data_root}")
     try:
-        cfg = load_config(ProtocolConfig, args.config, overrides)
+        with warnings.catch_warnings(record=True) as notes:  # deprecated config keys: one note each on stderr
+            warnings.simplefilter("always", DeprecationWarning)
+            cfg = load_config(ProtocolConfig, args.config, overrides)
+        for w in notes:
+            print(f"medclip-merge: note: {w.message}", file=sys.stderr)
         cfg.validate()
         save_config(cfg, f"{args.out}/config.yaml")
         report = run_protocol(args.base, args.expert, cfg, base_pretrained=args.base_pretrained,
