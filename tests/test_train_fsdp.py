@@ -157,3 +157,25 @@ def test_sharded_checkpoint_reads_whole_and_exports_to_plain_open_clip(runs, tmp
     sd = model.state_dict()
     for k, v in res["fsdp"]["state"].items():
         assert torch.equal(sd[k], v), k
+
+
+@pytest.mark.slow  # three torchrun launches (~1 min each on 2 loaded cores); the library tests above are fast
+def test_trainer_fsdp_strategy_matches_ddp_and_resumes_from_its_sharded_checkpoint(tmp_path):
+    from shard_fixtures import write_shards
+    from test_train_ddp import COMMON, losses, torchrun
+
+    shards = write_shards(tmp_path / "s", n=32, shards=2)
+    args = ["total_steps=3", f"data.train={shards}", "data.batch_size=4", *COMMON]
+    torchrun(2, [f"run_dir={tmp_path / 'ddp'}", *args])
+    fs = [f"run_dir={tmp_path / 'fsdp'}", "dist.strategy=fsdp", *args]
+    torchrun(2, [*fs, "stop_after_steps=2"])
+    assert is_sharded_checkpoint(tmp_path / "fsdp/checkpoints/latest.pt")
+    p = torchrun(2, ["--resume", "auto", *fs])
+    assert "resumed from" in p.stdout and "at step 2" in p.stdout
+    a, b = losses(tmp_path / "ddp"), losses(tmp_path / "fsdp")
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b):
+        assert abs(x - y) < 1e-5 * max(1.0, abs(x)), (a, b)
+    wa = load_checkpoint(tmp_path / "ddp/checkpoints/latest.pt")["state_dict"]
+    wb = load_checkpoint(tmp_path / "fsdp/checkpoints/latest.pt")["state_dict"]
+    _close(wa, wb, rtol=1e-3, atol=1e-4)

@@ -100,6 +100,18 @@ def shard_module(
     return module
 
 
+def shard_for_training(module: torch.nn.Module, env, cfg) -> torch.nn.Module:
+    """:func:`shard_module` with the run's ``dist`` settings (``dist.fsdp_param_dtype`` etc.)."""
+    d = cfg.dist
+    return shard_module(
+        module,
+        device=env.device,
+        param_dtype=d.fsdp_param_dtype,
+        reduce_dtype=d.fsdp_reduce_dtype,
+        reshard_after_forward=d.fsdp_reshard_after_forward,
+    )
+
+
 def is_sharded(model: torch.nn.Module) -> bool:
     """True when any parameter of ``model`` is a DTensor (FSDP2 applied)."""
     from torch.distributed.tensor import DTensor
@@ -107,4 +119,4 @@ def is_sharded(model: torch.nn.Module) -> bool:
     return any(isinstance(p, DTensor) for p in model.parameters())
 
 
-__all__ = ["DTYPES", "is_sharded", "shard_module", "transformer_blocks"]
+__all__ = ["DTYPES", "is_sharded", "shard_for_training", "shard_module", "transformer_blocks"]

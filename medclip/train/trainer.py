@@ -10,7 +10,7 @@ import torch
 from ..config import save_config
 from ..data.damage import DataHealth
 from .callbacks import from_env as callbacks_from_env
-from .checkpoint import CheckpointWriter, find_latest, load_checkpoint
+from .checkpoint import CheckpointWriter, find_latest, restore
 from .config import TrainConfig
 from .distributed import cleanup, init_distributed
 from .evaluators import create_evaluator
@@ -32,7 +32,7 @@ def _resume_path(resume: str | None, ckpt_dir: Path) -> Path | None:
         return None
     if resume == "auto":
         return find_latest(ckpt_dir)
-    if not Path(resume).is_file():
+    if not Path(resume).exists():  # a .pt file or a sharded .dcp folder
         raise TrainError(f"--resume checkpoint not found: {resume}")
     return Path(resume)
 
@@ -73,6 +73,12 @@ def _train(cfg: TrainConfig, env, resume: str | None, callbacks: list) -> dict:
         evaluator = create_evaluator(cfg.eval.name, cfg.eval.args) if cfg.eval.name else None
     except ValueError as e:
         raise TrainError(str(e)) from None
+    module = ContrastiveModule(model, project_cached=cfg.model.lock_text and not cfg.model.lock_text_proj)
+    fsdp = cfg.dist.strategy == "fsdp"
+    if fsdp:  # FSDP2 shards the parameters in place: before the optimizer sees them (medclip/train/fsdp.py)
+        from .fsdp import shard_for_training
+
+        shard_for_training(module, env, cfg)
     optimizer = build_optimizer(model, cfg.optim, env.device.type)
     state = LoopState()
     ckpt_path = _resume_path(resume, ckpt_dir)
@@ -81,8 +87,7 @@ def _train(cfg: TrainConfig, env, resume: str | None, callbacks: list) -> dict:
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
-    module = ContrastiveModule(model, project_cached=cfg.model.lock_text and not cfg.model.lock_text_proj)
-    tmod = wrap_ddp(module, env)
+    tmod = module if fsdp else wrap_ddp(module, env)
     if cfg.model.compile:
         tmod = torch.compile(tmod)
     loader = build_loader(cfg, env, plan, urls, weights, size, tokenizer)
@@ -92,8 +97,10 @@ def _train(cfg: TrainConfig, env, resume: str | None, callbacks: list) -> dict:
             async_save=cfg.checkpoint.async_save,
             separate_optimizer=cfg.checkpoint.separate_optimizer,
             keep_last=cfg.checkpoint.keep_last,
+            sharded=(model, optimizer) if fsdp else None,  # FSDP2: every rank writes its shards
+            is_main=env.is_main,
         )
-        if env.is_main
+        if env.is_main or fsdp
         else None
     )
     metrics = MetricsLogger(run_dir, enabled=env.is_main, tensorboard=cfg.tensorboard)
@@ -153,10 +160,7 @@ def _train(cfg: TrainConfig, env, resume: str | None, callbacks: list) -> dict:
 
 def _restore(state: LoopState, ckpt_path: Path, model, optimizer, env) -> None:
     """Load weights, optimizer and the resume position (and, on rank 0, the data accounting) into ``state``."""
-    ckpt = load_checkpoint(ckpt_path)
-    model.load_state_dict(ckpt["state_dict"])
-    if ckpt.get("optimizer"):
-        optimizer.load_state_dict(ckpt["optimizer"])
+    ckpt = restore(ckpt_path, model, optimizer)  # .pt or sharded .dcp, into a plain or FSDP2 model
     state.step = state.saved_at = int(ckpt.get("step", 0))
     state.samples_seen = int(ckpt.get("samples_seen", 0))
     state.epoch = state.resume_epoch = int(ckpt.get("epoch", 0))
