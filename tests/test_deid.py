@@ -87,3 +87,20 @@ def test_bare_names_are_only_caught_through_the_gazetteers():
     r = score(docs, scrub)
     # half the names come from the scrubber's own lists, half are unseen: recall sits near one half
     assert 0.3 < r["recall"] < 0.8
+
+
+CT_REPORT = """CT ABDOMEN AND PELVIS WITH IV CONTRAST
+CLINICAL INFORMATION: RLQ pain, r/o appendicitis.
+TECHNIQUE: Axial images after 100 mL Omnipaque 350. DLP: 523 mGy-cm. CTDIvol 8.1 mGy.
+FINDINGS: LIVER: 1.2 cm hypodensity in segment VIII. GALLBLADDER: Cholelithiasis. KIDNEYS: Bosniak I cyst.
+BOWEL: The appendix is dilated to 11 mm, consistent with acute appendicitis. PELVIS: Free fluid in the pouch of
+Douglas. BONES: L5 pars defects with grade 1 anterolisthesis of L5 on S1. Fazekas grade 2. Meckel cave normal.
+IMPRESSION: 1. Acute appendicitis. 2. Known Alzheimer dementia; 72 year old. Patent circle of Willis.
+Findings were communicated to the ED team by Dr. Patel at 3:45 PM. LMP: 10/1.
+Dictated by: ANNE LAMBERT, MD  Signed: 11/23/2019 8:14 AM"""
+
+
+def test_a_realistic_report_loses_exactly_its_identifiers():
+    r = scrub(CT_REPORT)
+    removed = [(s.cls, CT_REPORT[s.start : s.end]) for s in r.spans]
+    assert removed == [("NAME", "Patel"), ("DATE", "10/1"), ("NAME", "ANNE LAMBERT"), ("DATE", "11/23/2019 8:14 AM")]

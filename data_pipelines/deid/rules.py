@@ -37,7 +37,7 @@ _TIME = r"(?:(?:[ \t]+at[ \t]+|[ \t]+|T)\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]*[AaPp]\
 _DATE_KEY = (
     r"(?i:dob|d\.o\.b\.?|date[ \t]+of[ \t]+(?:birth|service|exam|study|admission|discharge|death|procedure)|"
     r"birth[ \t]*date|born(?:[ \t]+on)?|admitted(?:[ \t]+on)?|discharged(?:[ \t]+on)?|exam[ \t]+date|"
-    r"study[ \t]+date|dos|dod|deceased)"
+    r"study[ \t]+date|dos|dod|deceased|lmp|edd|edc|due[ \t]+date)"
 )
 DATE_RES = [
     re.compile(rf"\b{_WEEKDAY}(?:19|20)\d{{2}}[-/.]{_MON}[-/.]{_DAY}{_TIME}"),
