@@ -156,10 +156,11 @@ _AGE_WORD = (
     r"(?i:(?:ninety|one[ \t]+hundred)(?:[- \t]+(?:and[ \t]+)?(?:one|two|three|four|five|six|seven|eight|nine|ten|"
     r"eleven|twelve))?)"
 )
+# "93F" / "93M" count, "99 F" (a temperature) does not
 AGE_RES = [
     re.compile(
         rf"\b(?P<v>{_AGE_NUM}|{_AGE_WORD})(?=[ \t]*-?[ \t]*(?i:years?|yrs?|y)[ \t-]*(?i:old|o\b|/o)|"
-        rf"[ \t]*(?i:yo|y/o|y\.o\.|yoM|yoF)\b|[ \t]*(?i:years?|yrs?)[ \t]+of[ \t]+age|[ \t]?(?:M|F)\b(?![-/])|"
+        rf"[ \t]*(?i:yo|y/o|y\.o\.|yoM|yoF)\b|[ \t]*(?i:years?|yrs?)[ \t]+of[ \t]+age|(?:M|F)\b(?![-/])|"
         rf"[ \t]+(?i:male|female|man|woman|gentleman|lady)\b)"
     ),
     re.compile(rf"(?i:\bage[d]?|\bage:)[ \t]*:?[ \t]*(?P<v>{_AGE_NUM}|{_AGE_WORD})\b"),
