@@ -66,8 +66,6 @@ RULES = [
     Rule(r"data_pipelines\.captions (preview|overlap)", "run"),
     Rule(r"data_pipelines build --config configs/data/(unimed|pmc_pairs)\.yaml", "flags",
          "needs the downloaded public releases; tests/test_data_recipes.py builds both recipes from fixtures"),
-    Rule(r"data_pipelines build --config configs/data/(unimed|pmc_pairs)\.yaml", "flags",
-         "needs the downloaded public releases; tests/test_data_recipes.py builds both recipes from fixtures"),
     Rule(r"data_pipelines build --refresh", "run", tiny=TINY_BUILD),
     Rule(r"data_pipelines build", "run", tiny=TINY_BUILD),
     Rule(r"(data_pipelines|medclip-shards) (verify|exclusion-list)", "run"),
