@@ -75,14 +75,14 @@ def _worker(rank: int, world: int, init: str, batches: list[int], dim: int, out:
 def formula_bytes(label: str, batch: int, world: int, dim: int) -> int:
     """The dominant terms (float32) of the docs/training.md formulas, for comparison with the measurement."""
     n = batch // world
-    feats = 4 * (2 * n * dim)  # local features and their gradients' order of magnitude
-    if label == "clip":
-        return feats + 4 * (2 * batch * dim + 2 * 2 * n * batch)  # gathered img+txt; 2 logit blocks (+ softmax)
+    feats = 4 * (2 * n * dim)  # the local features themselves
+    if label == "clip":  # gathered img + txt; two n x B logit blocks with softmax and gradients (~4 copies)
+        return feats + 4 * (2 * batch * dim + 4 * n * batch)
     if label == "clip-global":
-        return feats + 4 * (2 * batch * dim + 2 * batch * batch)
-    if label == "siglip":
-        return feats + 4 * (batch * dim + 2 * n * batch)
-    return feats + 4 * (batch * dim + 2 * n * n)  # siglip_chunked: received text blocks + one n x n block
+        return feats + 4 * (2 * batch * dim + 4 * batch * batch)
+    if label == "siglip":  # gathered txt; one n x B block: logits, signs, product, log-sigmoid, gradient
+        return feats + 4 * (batch * dim + 5 * n * batch)
+    return feats + 4 * (batch * dim + 5 * n * n)  # siglip_chunked: received text blocks + one n x n block
 
 
 def main(argv: list[str] | None = None) -> int:
