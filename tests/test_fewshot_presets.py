@@ -21,3 +21,24 @@ def test_every_method_and_preset_is_pinned():
 def test_resolved_config_unchanged(name):
     method, _, preset = name.partition("+")
     assert resolve(method, preset or None) == PINNED[name]
+
+
+def test_preset_is_an_overlay_on_the_method_defaults(tmp_path):
+    from medclip.config import ConfigError
+    from medclip.fewshot.presets import preset_names, resolve
+
+    assert preset_names() == ["biomedcoop", "demo", "original"]
+    user = tmp_path / "mine.yaml"
+    user.write_text("coop:\n  optim: {epochs: 3}\n")
+    cfg, source = resolve("coop", str(user), ["optim.lr=0.5"])
+    assert (cfg.optim.epochs, cfg.optim.lr, cfg.optim.batch_size) == (3, 0.5, PINNED["coop"]["optim"]["batch_size"])
+    assert "coop.yaml" in source and "mine.yaml[coop]" in source
+    assert resolve("kgcoop", str(user))[0].optim.epochs == PINNED["kgcoop"]["optim"]["epochs"]  # no section
+    with pytest.raises(ConfigError, match="unknown preset 'demoo'"):
+        resolve("coop", "demoo")
+    user.write_text("cop:\n  feature_views: 2\n")
+    with pytest.raises(ConfigError, match="Did you mean: coop"):
+        resolve("coop", str(user))
+    user.write_text("coop:\n  optim: {epoch: 2}\n")
+    with pytest.raises(ConfigError, match="optim.epoch"):
+        resolve("coop", str(user))

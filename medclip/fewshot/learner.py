@@ -150,6 +150,8 @@ class PromptMethod(FewShotMethod):
     the learned prompts only); :meth:`transfer_learner` is the learner the context moves into.
     """
 
+    trainable = ("ctx",)
+
     def build(self, cfg, model, tokenizer, classnames, *, bank=None, seed=0, prior_weights=None) -> PromptLearner:
         raise NotImplementedError
 

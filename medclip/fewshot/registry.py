@@ -95,7 +95,13 @@ class FitInputs:
 
 
 class FewShotMethod:
-    """Base of every registered method: ``fit`` (required) and ``transfer`` (base-to-novel methods)."""
+    """Base of every registered method: ``fit`` (required) and ``transfer`` (base-to-novel methods).
+
+    ``trainable`` lists (fnmatch patterns of) the parameter names of ``Predictor.module`` that ``fit`` trains;
+    the registry-wide contract test checks that they, and only they, require gradients.
+    """
+
+    trainable: tuple[str, ...] = ()
 
     def fit(self, inp: FitInputs) -> Predictor:
         raise NotImplementedError

@@ -2,8 +2,8 @@
 
 The file pins what ``medclip-fewshot --method M [--preset P]`` resolves (``method_config``), so the test
 ``tests/test_fewshot_presets.py`` catches any change in how presets compose. It was written once from the
-per-preset files (``configs/fewshot/<method>_<preset>.yaml``) before they became overlays; rerun it only
-when a preset value is changed on purpose::
+former per-preset files (``configs/fewshot/<method>_<preset>.yaml``, 48 of them) before they became the
+overlays ``configs/fewshot/presets/<preset>.yaml``; rerun it only when a preset value changes on purpose::
 
     PYTHONPATH=. python tests/data/dump_fewshot_resolved_configs.py
 """

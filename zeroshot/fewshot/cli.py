@@ -3,9 +3,11 @@
     medclip-fewshot --method biomedcoop --suite demo --shots 1 2 4 8 16 --seeds 1 2 3 \
         --model runs/demo/checkpoints/latest.pt --out reports/fewshot [--base-to-novel]
 
-``--method`` takes several names (or ``all``); each method's settings come from
-``configs/fewshot/<method>[_<preset>].yaml`` and positional ``key=value`` overrides (applied to every method;
-``--set key=value`` is still accepted, deprecated).
+``--method`` takes several names (or ``all``, cheapest first; ``--list-methods`` shows them); each method's
+settings are ``configs/fewshot/<method>.yaml``, then its section of the ``--preset`` overlay
+(``configs/fewshot/presets/<preset>.yaml``), then positional ``key=value`` overrides (applied to every method;
+``--set key=value`` is still accepted, deprecated). ``--plugin MODULE`` imports a module that registers
+more methods (docs/fewshot.md).
 ``--make-bank PATH`` writes a prompt bank for the suite's classes from the caption converter and exits.
 """
 
@@ -74,13 +76,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--suite", default="demo", help="suite name or YAML path")
     p.add_argument("--dataset", nargs="*", default=None, help="suite datasets (default: every usable one)")
     p.add_argument("--data-root", default=None, help="override the suite's data root")
-    p.add_argument("--model", help="trainer checkpoint (.pt) or a model name (e.g. medclip-small)")
-    p.add_argument("--pretrained", default=None, help="weights for a model name")
+    p.add_argument(
+        "--model",
+        help="a medclip checkpoint (.pt), or any open_clip model spec: a name (medclip-small, ViT-B-16), "
+        "hf-hub:ORG/REPO or local-dir:PATH (required except with --make-bank / --list-methods)",
+    )
+    p.add_argument("--pretrained", default=None, help="weights for a model name (a file or an open_clip tag)")
     p.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16], help="K images per class")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="few-shot subset seeds")
     p.add_argument("--base-to-novel", action="store_true", help="run the base-to-novel protocol instead")
     p.add_argument("--b2n-shots", type=int, default=16, help="K of the base-to-novel protocol")
-    p.add_argument("--preset", default=None, help="config variant: configs/fewshot/<method>_<preset>.yaml")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="overlay on each method's defaults: demo, original, biomedcoop (configs/fewshot/presets/) or a YAML path",
+    )
     p.add_argument("--config", default=None, help="explicit method YAML (single method)")
     add_overrides(p, "method config (applied to every method)")
     p.add_argument("--bank", default=None, help="prompt bank JSON (class -> descriptions)")
@@ -95,17 +105,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def method_config(method: str, preset: str | None, path: str | None, overrides: list[str]):
-    """The typed config of one method (YAML file + overrides)."""
+    """The typed config of one method and the files it came from.
+
+    Without ``path``: ``configs/fewshot/<method>.yaml`` ← section ``method`` of ``presets/<preset>.yaml`` ←
+    ``overrides`` (:func:`medclip.fewshot.presets.resolve`). With ``path``: that YAML file ← ``overrides``.
+    """
     from medclip.config import load_config
     from medclip.fewshot.config import config_class
-
-    FewShotMethodConfig = config_class()  # noqa: N806  (includes the sections of plug-in methods)
+    from medclip.fewshot.presets import resolve
 
     if path is None:
-        path = CONFIG_DIR / (f"{method}_{preset}.yaml" if preset else f"{method}.yaml")
-        if not Path(path).is_file():
-            raise SystemExit(f"medclip-fewshot: no config {path} for method {method!r}")
-    cfg = load_config(FewShotMethodConfig, path, overrides)
+        return resolve(method, preset, overrides)
+    cfg = load_config(config_class(), path, overrides)
     if cfg.method != method:
         raise SystemExit(f"medclip-fewshot: {path} is for method {cfg.method!r}, not {method!r}")
     return cfg, str(path)
@@ -121,17 +132,6 @@ def list_methods() -> str:
         flags = [k for k in ("uses_bank", "uses_prior", "base_to_novel", "prompt_learner") if meta[k]]
         rows.append(f"{m:<14} cost={meta['cost']:<4} test_cost={meta['test_cost']:<9} {' '.join(flags)}".rstrip())
     return "\n".join(rows)
-
-
-def _load_model(args):
-    import medclip
-    from medclip.models import create_model_from_checkpoint
-
-    if not args.model:
-        raise SystemExit("medclip-fewshot: --model is required (checkpoint path or model name)")
-    if Path(args.model).is_file():
-        return create_model_from_checkpoint(args.model, device=args.device)
-    return medclip.create_model(args.model, args.pretrained, device=args.device)
 
 
 def cli(argv=None) -> int:
@@ -155,27 +155,25 @@ def _main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from medclip.fewshot.bank import bank_hash, load_bank
-    from medclip.fewshot.registry import METHODS, method_meta
-
     from ..suites import load_suite, select
-    from .bank import make_bank, save_bank
-    from .data import load_fewshot_data
-    from .features import FeatureStore
-    from .report import write_report
-    from .runner import FewShotRunner
 
+    methods = _methods(args)
     suite = load_suite(args.suite, args.data_root)
     datasets = [d for d in select(suite, args.dataset) if args.dataset or (d.probe_train and d.probe_val)]
     if not datasets:
         raise SystemExit(f"medclip-fewshot: suite {suite.name!r} has no dataset with probe_train/probe_val")
     if args.make_bank:
-        bank = {}
-        for d in datasets:
-            bank.update(make_bank(d, args.bank_size))
-        save_bank(bank, args.make_bank, f"data_pipelines.captions (knowledge backend), suite {suite.name}")
-        print(f"wrote {args.make_bank}: {len(bank)} classes x {args.bank_size} descriptions")
-        return 0
+        return _make_bank(args, suite, datasets)
+    if args.config and len(methods) != 1:
+        raise SystemExit("medclip-fewshot: --config needs exactly one --method")
+    cfgs = {m: method_config(m, args.preset, args.config, args.set) for m in methods}
+    return _run(args, argv, suite, datasets, cfgs)
+
+
+def _methods(args) -> list[str]:
+    """The ``--method`` names (``all``: every registered one, cheapest first), checked against the registry."""
+    from medclip.fewshot.registry import METHODS, method_meta
+
     methods = method_names() if args.method == ["all"] else list(dict.fromkeys(args.method))
     for m in methods:
         METHODS.get(m)  # unknown names: one line with the closest registered ones
@@ -183,16 +181,39 @@ def _main(argv=None) -> int:
         bad = [m for m in methods if not method_meta(m)["base_to_novel"]]
         if bad:
             raise SystemExit(f"medclip-fewshot: {', '.join(bad)} cannot classify unseen classes (no base-to-novel)")
-    if args.config and len(methods) != 1:
-        raise SystemExit("medclip-fewshot: --config needs exactly one --method")
-    cfgs = {m: method_config(m, args.preset, args.config, args.set) for m in methods}
-    bank_path = args.bank or (CONFIG_DIR / "banks" / f"{suite.name}.json")
-    needs_bank = any(method_meta(m)["uses_bank"] for m in methods)
-    bank = load_bank(bank_path) if needs_bank else None
-    model, preprocess, tokenizer = _load_model(args)
-    t_start = time.perf_counter()
-    records = []
+    return methods
+
+
+def _make_bank(args, suite, datasets) -> int:
+    """``--make-bank PATH``: a prompt bank for the suite's classes from the caption converter."""
+    from .bank import make_bank, save_bank
+
+    bank = {}
+    for d in datasets:
+        bank.update(make_bank(d, args.bank_size))
+    save_bank(bank, args.make_bank, f"data_pipelines.captions (knowledge backend), suite {suite.name}")
+    print(f"wrote {args.make_bank}: {len(bank)} classes x {args.bank_size} descriptions")
+    return 0
+
+
+def _run(args, argv, suite, datasets, cfgs: dict) -> int:
+    """Every method on every dataset, with a partial report after each method."""
     from medclip.config import to_dict
+    from medclip.fewshot.bank import bank_hash, load_bank
+    from medclip.fewshot.registry import method_meta
+    from medclip.models.load import load_model
+
+    from .data import load_fewshot_data
+    from .features import FeatureStore
+    from .report import write_report
+    from .runner import FewShotRunner
+
+    bank_path = args.bank or (CONFIG_DIR / "banks" / f"{suite.name}.json")
+    bank = load_bank(bank_path) if any(method_meta(m)["uses_bank"] for m in cfgs) else None
+    if not args.model:
+        raise SystemExit("medclip-fewshot: --model is required (a checkpoint path or an open_clip model spec)")
+    model, preprocess, tokenizer, model_info = load_model(args.model, args.pretrained, device=str(args.device))
+    t_start, records = time.perf_counter(), []
 
     def meta() -> dict:
         return {
@@ -201,6 +222,7 @@ def _main(argv=None) -> int:
             "suite": suite.name,
             "datasets": [d.name for d in datasets],
             "model": args.model,
+            "model_info": model_info,
             "shots": sorted(args.shots),
             "seeds": args.seeds,
             "base_to_novel": args.base_to_novel,

@@ -96,6 +96,8 @@ def _head(cfg, text_weights, scale) -> ClipAdapter:
 class ClipAdapterMethod(FewShotMethod):
     """CLIP-Adapter over the zero-shot prior, trained by the shared loop; transfers with new class weights."""
 
+    trainable = ("adapter.*",)
+
     def fit(self, inp: FitInputs) -> Predictor:
         head = _head(inp.cfg, inp.prior, inp.scale)
         hist = train_learner(head, inp.source, inp.labels, seed=inp.seed, **optim_kwargs(inp.cfg))

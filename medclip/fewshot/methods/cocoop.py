@@ -57,6 +57,8 @@ def _embed_dim(model) -> int:
 class CoCoOpMethod(PromptMethod):
     """CoCoOp: uses ``prompt.chunk_size``; transfers with its Meta-Net."""
 
+    trainable = ("ctx", "meta_net.*")
+
     def build(self, cfg, model, tokenizer, classnames, *, bank=None, seed=0, prior_weights=None) -> CoCoOp:
         return CoCoOp(model, tokenizer, classnames, chunk_size=cfg.prompt.chunk_size, **prompt_kwargs(cfg, seed))
 

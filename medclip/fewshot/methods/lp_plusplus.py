@@ -120,6 +120,8 @@ class LPPlusPlusCfg:
 class LPPlusPlusMethod(FewShotMethod):
     """LP++ on one augmented pass of the support features, blended with the zero-shot prior."""
 
+    trainable = ("visual", "bias", "alpha")
+
     def fit(self, inp: FitInputs) -> Predictor:
         c = inp.cfg.lp_plusplus
         head, info = fit_lp_plusplus(

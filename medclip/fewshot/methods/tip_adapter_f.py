@@ -54,6 +54,8 @@ def _train_one(inp: FitInputs, keys, values, init_alpha: float):
 class TipAdapterFMethod(FewShotMethod):
     """Train one Tip-F per initial α, keep the best validation epoch, then grid-search α/β on val."""
 
+    trainable = ("cache_keys.weight",)
+
     def fit(self, inp: FitInputs) -> Predictor:
         keys, values = build_cache(inp.views, inp.labels, inp.num_classes)
         best = None
