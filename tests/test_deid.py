@@ -58,6 +58,7 @@ def test_each_identifier_class_gets_its_placeholder(text, expected):
         "The patient received heparin and Lasix; Omnipaque 350 was given.",
         "A 65-year-old male. BP 120/80. L4-5 disc bulge. Ejection fraction 55-60%. Strength 4/5.",
         "Temperature 99 F, fever to 101 F overnight; LMP unknown.",
+        "Breast Imaging Reporting and Data System 4; Sleep Clinic referral; Mental Health and Cardiology Clinic.",
         "PA and lateral views of the chest. Brown fat uptake. White matter disease.",
         "Sister Mary Joseph nodule. Graves disease. Baker cyst. Hill-Sachs lesion.",
     ],

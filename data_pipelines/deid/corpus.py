@@ -304,6 +304,8 @@ CONTROL_TEMPLATES = [
 CONTROL_PLAIN = [
     "Blood pressure 120/80 and heart rate 72.",
     "Temperature 99 F, fever to 101 F overnight; SpO2 94% on 2 L.",
+    "Breast Imaging Reporting and Data System category 4; refer to the Sleep Clinic and Mental Health.",
+    "Per American College of Radiology criteria; Department of Diagnostic Imaging protocol.",
     "Ejection fraction is 55-60% with grade 2/4 diastolic dysfunction.",
     "Motor strength 4/5 in the left upper extremity.",
     "T2/FLAIR hyperintensity in the periventricular white matter on a 1.5 T scanner.",

@@ -198,6 +198,30 @@ INSTITUTION_RES = [
     ),
 ]
 
+# words that name a kind of service, not a place: "Sleep Clinic", "Diagnostic Imaging", "Mental Health" and
+# "American College (of Radiology)" are not institutions unless another word names one
+_GENERIC_INST = frozenset(
+    """
+    diagnostic breast nuclear medicine mental sleep cardiology pain heart community women's womens children's
+    childrens cancer radiology imaging surgery surgical orthopedic orthopaedic neurology oncology pediatric
+    paediatric family primary care urgent dialysis wound eye vascular fertility rehabilitation general regional
+    medical health outpatient inpatient emergency public specialty dental physical therapy behavioral psychiatric
+    american national international interventional clinical university memorial the of and for & st. st mt.
+    mt day ambulatory teaching academic department division service section unit center centre program laboratory
+    lab
+    """.split()
+)
+
+
+def _real_institution(match: str) -> bool:
+    words = re.findall(r"[A-Za-z'’.&]+", match)
+    return any(w.lower().replace("’", "'") not in _GENERIC_INST for w in words[:-1]) and not all(
+        w.lower() in _GENERIC_INST for w in words
+    )
+
+
+_FILTERS = {id(INSTITUTION_RES[0]): _real_institution}
+
 # (class, patterns, strong): strong detections win overlaps against gazetteer names
 DETECTORS: list[tuple[str, list[re.Pattern], bool]] = [
     ("EMAIL", [EMAIL_RE], True),
@@ -219,7 +243,8 @@ def _regex_spans(text: str) -> Iterator[tuple[int, int, str, bool]]:
         for rx in patterns:
             for m in rx.finditer(text):
                 s, e = m.span("v") if "v" in rx.groupindex else m.span()
-                if e > s:
+                keep = _FILTERS.get(id(rx))
+                if e > s and (keep is None or keep(text[s:e])):
                     yield s, e, cls, strong
 
 
