@@ -208,7 +208,8 @@ _GENERIC_INST = frozenset(
     medical health outpatient inpatient emergency public specialty dental physical therapy behavioral psychiatric
     american national international interventional clinical university memorial the of and for & st. st mt.
     mt day ambulatory teaching academic department division service section unit center centre program laboratory
-    lab
+    lab clinic clinics hospital hospitals institute infirmary college school per see at from to in on by with refer
+    referred transfer transferred prior outside this our your a an as via seen followed follow
     """.split()
 )
 
