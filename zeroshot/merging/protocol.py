@@ -108,16 +108,22 @@ def _setting(pair, view, images, cfg: ProtocolConfig, methods, lowrank, tok, tex
     return out
 
 
-def run_protocol(base: str, expert: str, cfg: ProtocolConfig, *, base_pretrained: str | None = None,
-                 expert_pretrained: str | None = None) -> dict:  # fmt: skip
-    """Run every setting and method; returns the report dict (see :func:`summarize`).
+@dataclass
+class _Pair:
+    """The loaded pair and what the protocol knows about it."""
 
-    ``base`` and ``expert`` are model specs (a medclip checkpoint, an open_clip name with
-    ``*_pretrained`` weights, ``hf-hub:`` or ``local-dir:``); both must have the same state-dict keys.
-    """
-    cfg.validate()
-    torch.set_num_threads(cfg.threads)
-    t0 = time.perf_counter()
+    pair: MergePair
+    preprocess: object
+    tokenizer: object
+    architecture: str | None
+    extras: dict
+    modality: str
+    lowrank: dict | None
+
+
+def load_pair(base: str, expert: str, cfg: ProtocolConfig, *, base_pretrained: str | None = None,
+              expert_pretrained: str | None = None) -> _Pair:  # fmt: skip
+    """Load both model specs (same architecture), the expert's modality and its stored low-rank delta."""
     base_model, preprocess, tok, base_name = load_model(base, base_pretrained)
     expert_model, _, _, expert_name = load_model(expert, expert_pretrained)
     if base_name and expert_name and base_name != expert_name:
@@ -130,52 +136,66 @@ def run_protocol(base: str, expert: str, cfg: ProtocolConfig, *, base_pretrained
     pair = MergePair(base_model, expert_model, merge_scope=m.merge_scope, merge_logit_scale=m.merge_logit_scale,
                      unmerged_from=m.unmerged_from)  # fmt: skip
     lowrank = stored_lowrank(extras, pair.base_sd, pair.expert_sd) if m.engine == "delta" else None
-    suite = load_suite(cfg.suite, cfg.data_root)
-    ds = select(suite, [cfg.dataset])[0]
-    novel = cfg.novel_modalities or [x for x in modalities_of(suite, ds) if x != modality]
-    settings: dict[str, dict] = {}
-    text_cache: dict = {}
+    return _Pair(pair, preprocess, tok, base_name or expert_name, extras, modality, lowrank)
 
-    log.info("coefficient: %s", to_dict(m.coef))
-    log.info("pair: %d differing tensors (text differs: %s)", len(pair.differing), pair.text_differs)
 
+def _run_settings(p: _Pair, cfg: ProtocolConfig, suite, ds, novel: list[str]) -> dict[str, dict]:
+    """In-domain, each other modality, each corruption x severity, in that order."""
+    m, modality, settings, text_cache = cfg.merge, p.modality, {}, {}
     used = [c for c in cfg.corruptions if not (c in MODALITY_ONLY and modality not in MODALITY_ONLY[c])]
     total = 1 + len(novel) + len(used) * len(cfg.severities)
 
     def run(key, view, images, methods):
         t = time.perf_counter()
-        settings[key] = r = _setting(pair, view, images, cfg, methods, lowrank, tok, text_cache)
+        settings[key] = r = _setting(p.pair, view, images, cfg, methods, p.lowrank, p.tokenizer, text_cache)
         lam = (r["methods"].get("t3") or {}).get("lambda") or {}
         log.info("setting %d/%d %s: %d images, %.1fs; t3 lambda mean %s [%s, %s]", len(settings), total, key,
                  len(images), time.perf_counter() - t, lam.get("mean"), lam.get("min"), lam.get("max"))  # fmt: skip
 
     view = modality_view(suite, ds, modality, path=cfg.test_split, max_samples=cfg.max_samples, seed=cfg.seed)
-    run("in_domain", view, load_images(view, preprocess), m.methods)
+    run("in_domain", view, load_images(view, p.preprocess), m.methods)
     for nm in novel:
         nv = modality_view(suite, ds, nm, path=cfg.test_split, max_samples=cfg.novel_max_samples, seed=cfg.seed)
-        run(f"novel:{nm}", nv, load_images(nv, preprocess), m.methods)
+        run(f"novel:{nm}", nv, load_images(nv, p.preprocess), m.methods)
     cview = modality_view(
         suite, ds, modality, path=cfg.test_split, max_samples=cfg.corruption_max_samples, seed=cfg.seed
     )
     cmethods = list(dict.fromkeys(["base", *(cfg.corruption_methods or m.methods)]))
-    for c in cfg.corruptions:
-        if c in MODALITY_ONLY and modality not in MODALITY_ONLY[c]:
-            continue
+    for c in used:
         for s in cfg.severities:
-            imgs = load_images(cview, preprocess, corruption=c, severity=s, seed=cfg.corruption_seed)
+            imgs = load_images(cview, p.preprocess, corruption=c, severity=s, seed=cfg.corruption_seed)
             run(f"{c}@{s}", cview, imgs, cmethods)
-    report = summarize(settings)
+    return settings
+
+
+def run_protocol(base: str, expert: str, cfg: ProtocolConfig, *, base_pretrained: str | None = None,
+                 expert_pretrained: str | None = None) -> dict:  # fmt: skip
+    """Run every setting and method; returns the report dict (see :func:`summarize`).
+
+    ``base`` and ``expert`` are model specs (a medclip checkpoint, an open_clip name with
+    ``*_pretrained`` weights, ``hf-hub:`` or ``local-dir:``); both must have the same state-dict keys.
+    """
+    cfg.validate()
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    p = load_pair(base, expert, cfg, base_pretrained=base_pretrained, expert_pretrained=expert_pretrained)
+    suite = load_suite(cfg.suite, cfg.data_root)
+    ds = select(suite, [cfg.dataset])[0]
+    novel = cfg.novel_modalities or [x for x in modalities_of(suite, ds) if x != p.modality]
+    log.info("coefficient: %s", to_dict(cfg.merge.coef))
+    log.info("pair: %d differing tensors (text differs: %s)", len(p.pair.differing), p.pair.text_differs)
+    report = summarize(_run_settings(p, cfg, suite, ds, novel))
     report.update(
         {
             "base": base if base_pretrained is None else f"{base}@{base_pretrained}",
             "expert": expert if expert_pretrained is None else f"{expert}@{expert_pretrained}",
-            "architecture": base_name or expert_name or base,
-            "expert_modality": modality,
-            "expert_meta": {k: v for k, v in extras.get("expert", {}).items() if k != "history"},
+            "architecture": p.architecture or base,
+            "expert_modality": p.modality,
+            "expert_meta": {k: v for k, v in p.extras.get("expert", {}).items() if k != "history"},
             "novel_modalities": novel,
-            "differing_tensors": len(pair.differing),
-            "text_differs": pair.text_differs,
-            "lowrank_delta": lowrank is not None,
+            "differing_tensors": len(p.pair.differing),
+            "text_differs": p.pair.text_differs,
+            "lowrank_delta": p.lowrank is not None,
             "wall_s": time.perf_counter() - t0,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "config": to_dict(cfg),
