@@ -59,6 +59,7 @@ def test_each_identifier_class_gets_its_placeholder(text, expected):
         "A 65-year-old male. BP 120/80. L4-5 disc bulge. Ejection fraction 55-60%. Strength 4/5.",
         "Temperature 99 F, fever to 101 F overnight; LMP unknown.",
         "Breast Imaging Reporting and Data System 4; Sleep Clinic referral; Mental Health and Cardiology Clinic.",
+        "Exam Name: CHEST PA AND LATERAL\nSeries Name: Axial T2\nResident: None\nAttending: Pending",
         "PA and lateral views of the chest. Brown fat uptake. White matter disease.",
         "Sister Mary Joseph nodule. Graves disease. Baker cyst. Hill-Sachs lesion.",
     ],

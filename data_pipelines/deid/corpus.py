@@ -306,6 +306,7 @@ CONTROL_PLAIN = [
     "Temperature 99 F, fever to 101 F overnight; SpO2 94% on 2 L.",
     "Breast Imaging Reporting and Data System category 4; refer to the Sleep Clinic and Mental Health.",
     "Per American College of Radiology criteria; Department of Diagnostic Imaging protocol.",
+    "Exam Name: CHEST PA AND LATERAL. Series Name: Axial T2. Resident: None. Attending: Pending.",
     "Ejection fraction is 55-60% with grade 2/4 diastolic dysfunction.",
     "Motor strength 4/5 in the left upper extremity.",
     "T2/FLAIR hyperintensity in the periventricular white matter on a 1.5 T scanner.",

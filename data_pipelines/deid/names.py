@@ -28,7 +28,8 @@ STOP = frozenset(
     radiology emergency er ed icu or ct mri mr us xr pet cxr ap pa lat phone tel fax pager ext md do rn np
     phd mbbs dictated signed electronically at who were please please final preliminary addendum date time
     mrn id acc accession dob age sex male female patient pt chest abdomen pelvis head brain spine neck knee hip
-    shoulder lung lungs heart liver kidney views view dr mr mrs ms mx prof doctor professor miss
+    shoulder lung lungs heart liver kidney views view dr mr mrs ms mx prof doctor professor miss unknown none
+    pending team primary physician service staff declined self unavailable n/a na tbd emergency on-call
     """.split()
 )
 
@@ -41,7 +42,7 @@ _CUE_COLON = (
     r"requested[ \t]+by|cc)"
 )
 _TITLE_OPT = r"(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?"
-CUE_COLON_RE = re.compile(rf"\b{_CUE_COLON}[ \t]*[:=][ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
+CUE_COLON_RE = re.compile(rf"\b(?P<cue>{_CUE_COLON})[ \t]*[:=][ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
 _CUE_BY = (
     r"(?i:(?:electronically[ \t]+)?signed(?:[ \t]+out)?[ \t]+by|dictated[ \t]+by|read[ \t]+by|reviewed[ \t]+by|"
     r"transcribed[ \t]+by|interpreted[ \t]+by|referred[ \t]+by|verified[ \t]+by|approved[ \t]+by|"
@@ -71,10 +72,24 @@ def _trim(text: str, start: int, end: int) -> int:
     return start + words[keep - 1].end()
 
 
+# "Exam Name:", "Series Name:" name a thing, not a person
+_THING = frozenset(
+    """
+    exam study series procedure protocol file drug device product test order sequence scan report institution
+    facility hospital site user host station model scanner implant medication trade brand generic
+    """.split()
+)
+_PREV_WORD = re.compile(r"([A-Za-z]+)[ \t]*$")
+
+
 def strong_names(text: str) -> Iterator[tuple[int, int]]:
     """Names announced by a title, a cue or a credential (the allowlist does not apply)."""
     for rx in (TITLE_RE, CUE_COLON_RE, CUE_BY_RE, CRED_RE):
         for m in rx.finditer(text):
+            if "cue" in rx.groupindex and m.group("cue").lower() == "name":
+                prev = _PREV_WORD.search(text[max(0, m.start() - 30) : m.start()])
+                if prev and prev.group(1).lower() in _THING:
+                    continue
             s, e = m.span("v")
             if all(w.strip(".,").lower() in STOP for w in text[s:e].split()):
                 continue
