@@ -15,6 +15,7 @@ from itertools import islice
 
 from PIL import Image
 
+from .damage import MARKER
 from .decode import IMAGE_EXTS, is_high_bit
 from .errors import DataError
 from .samples import captions_of, read_meta
@@ -51,7 +52,17 @@ def check_source(url: str, *, n_samples: int = 16, high_bit_depth: str = "error"
         raise DataError(f"{url}: sizes.json says the shards hold 0 samples; rebuild the shards")
     no_caption = high_bit = dotted = no_image = undecodable = 0
     first = None
-    for sample in islice((s for sh in shards[:4] for s in iter_tar_samples(sh)), n_samples):
+    damaged: list = []
+
+    def readable():
+        for sh in shards[:4]:
+            for s in iter_tar_samples(sh, expected=sizes.get(sh), report=True):
+                if MARKER in s:
+                    damaged.append(s[MARKER])
+                else:
+                    yield s
+
+    for sample in islice(readable(), n_samples):
         rep.checked += 1
         first = first or sample["__key__"]
         if _dotted(sample):
@@ -79,6 +90,9 @@ def check_source(url: str, *, n_samples: int = 16, high_bit_depth: str = "error"
             continue
         if caps:
             rep.usable += 1
+    for d in damaged:  # the trainer counts and names them again at every read (medclip.data.damage)
+        rep.problems.append(f"damaged shard {d.describe()}")
+        log.warning("%s: %s", url, rep.problems[-1])
     if rep.checked == 0:
         raise DataError(f"{url}: the shards contain no samples (first shard {shards[0]}); rebuild them")
     where = f"{url}: {{}} of the first {rep.checked} samples"
