@@ -60,6 +60,7 @@ def test_each_identifier_class_gets_its_placeholder(text, expected):
         "Temperature 99 F, fever to 101 F overnight; LMP unknown.",
         "Breast Imaging Reporting and Data System 4; Sleep Clinic referral; Mental Health and Cardiology Clinic.",
         "Exam Name: CHEST PA AND LATERAL\nSeries Name: Axial T2\nResident: None\nAttending: Pending",
+        "Holmes tremor. Wood lamp. Miller Fisher syndrome. Austin Flint murmur. NODULES DO NOT ENHANCE.",
         "PA and lateral views of the chest. Brown fat uptake. White matter disease.",
         "Sister Mary Joseph nodule. Graves disease. Baker cyst. Hill-Sachs lesion.",
     ],

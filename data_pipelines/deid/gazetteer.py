@@ -21,6 +21,11 @@ EPONYM_HEADS = frozenset(
     murmur murmurs wave waves space spaces zone zones rod rods pin pins wire wires plexus vein artery tubercle band
     bands gangrene kidney macroglobulinemia histiocytosis orbitopathy monitor device occluder segment sequence cave
     cleft degeneration arteritis phenomenon spot spots nodes pattern maneuver manoeuvre sump triangle disorder
+    tremor ataxia aphasia nerve nerves muscle tendon fascia bursa capsule joint joints lobule gyrus sulcus fissure
+    nucleus tract layer membrane cartilage bone process ridge tubule papilla ganglion valve method technique ratio
+    index rule rules law formula equation number granules crystals needle forceps retractor clamp stent graft sling
+    splint cast brace collar frame traction tongs hook screw plate nail fixator prosthesis arthroplasty osteotomy
+    resection approach flap lamp
     """.split()
 )
 # "pouch of Douglas", "circle of Willis": a name-list word after "of" following one of these is anatomy.

@@ -53,7 +53,7 @@ _CUE_BY = (
     r"nurse|caregiver|guardian|friend|neighbou?r)"
 )
 CUE_BY_RE = re.compile(rf"\b(?:{_CUE_BY})[ \t]*:?[ \t]*{_TITLE_OPT}(?P<v>{LAST_FIRST}|{NAME})")
-_CRED = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PhD|MBBS|MBChB|FRCR|FRCPC|FACR|DNP|RDMS|RT\(R\))"
+_CRED = r"(?:MD|M\.D\.|RN|NP|PA-C|PhD|MBBS|MBChB|FRCR|FRCPC|FACR|DNP|RDMS|,[ \t]*(?:DO|D\.O\.|RT\(R\)))"
 CRED_RE = re.compile(
     rf"(?P<v>(?:(?:{INITIAL}[ \t]?){{1,2}}|{NW}[ \t]+(?:{INITIAL}[ \t]?)?)?{NW})(?=,?[ \t]*{_CRED}(?![A-Za-z]))"
 )
@@ -99,6 +99,9 @@ def strong_names(text: str) -> Iterator[tuple[int, int]]:
 def _eponym_context(text: str, start: int, end: int) -> bool:
     """Whether the words at ``start:end`` are an eponym or anatomy ("Jones fracture", "pouch of Douglas")."""
     nxt = _NEXT_WORD.match(text, end)
+    # skip further capitalised words: "Miller Fisher syndrome", "Austin Flint murmur"
+    while nxt and nxt.group(1)[0].isupper() and nxt.group(1).lower() not in gz.EPONYM_HEADS:
+        nxt = _NEXT_WORD.match(text, nxt.end())
     if nxt and nxt.group(1).lower() in gz.EPONYM_HEADS:
         return True
     if text[end : end + 1] == "-" and _NEXT_WORD.match(text, end + 1):  # "Hill-sachs", "Dandy-walker"
