@@ -4,6 +4,7 @@ new file declared in its entry-point group, are run by name; ``medclip-merge`` t
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -158,34 +159,45 @@ def test_entry_point_plugins_load_on_first_lookup(tmp_path, monkeypatch, capsys)
         sys.modules.pop("throwaway_merge2", None)
 
 
+def _hub_cache(root: Path, repo_id: str, folder: Path) -> Path:
+    """A Hugging Face hub cache holding ``folder``'s files as the ``main`` revision of ``repo_id``."""
+    commit = "0" * 40
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    return root
+
+
 def test_medclip_merge_accepts_open_clip_specs(merge_setup, tmp_path, capsys):
-    """``--model NAME --pretrained FILE`` for the base and ``local-dir:`` for the expert give the same
-    report numbers as the two medclip checkpoints."""
+    """``--model NAME --pretrained FILE``, ``hf-hub:`` and ``local-dir:`` specs give the same report numbers as
+    the two medclip checkpoints."""
     root, suite = merge_setup
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     methods = "merge.methods=[base,expert,weight_avg,t3,t3_b,dawin]"
     plain = tmp_path / "open_clip_state_dict.pt"
     torch.save(torch.load(root / "base.pt", weights_only=True)["state_dict"], plain)
-    assert export_cli([str(root / "expert.pt"), str(tmp_path / "expert_export")]) == 0
+    for name in ("base", "expert"):
+        assert export_cli([str(root / f"{name}.pt"), str(tmp_path / f"{name}_export")]) == 0
+    hub = _hub_cache(tmp_path / "hub", "medclip-test/expert", tmp_path / "expert_export")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1",
+           "HF_HUB_CACHE": str(hub)}  # fmt: skip
     common = ["--suite", str(suite), *TINY, methods]
     ref = merge_cli.run(["--base", str(root / "base.pt"), "--expert", str(root / "expert.pt"), "--out",
                          str(tmp_path / "checkpoints"), *common])  # fmt: skip
-    spec = [
-        "--model",
-        "medclip-tiny",
-        "--pretrained",
-        str(plain),
-        "--expert",
-        f"local-dir:{tmp_path / 'expert_export'}",
-    ]
+    # the console script: an open_clip name with a plain state dict, and an expert uploaded to the hub
+    spec = ["--model", "medclip-tiny", "--pretrained", str(plain), "--expert", "hf-hub:medclip-test/expert"]
     r = _sh("medclip-merge", [*spec, "--out", str(tmp_path / "specs"), *common], env, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads((tmp_path / "specs" / "report.json").read_text())
     assert got["base"] == f"medclip-tiny@{plain}" and got["architecture"] == "medclip-tiny"
-    assert list(got["table"]) == list(ref["table"])
-    for name in ref["table"]:
-        for k in ("in_domain_top1", "novel_top1", "lambda_mean", "rebuilds"):
-            assert got["table"][name][k] == ref["table"][name][k], (name, k)
+    # in-process: exported folders
+    dirs = [f"local-dir:{tmp_path / 'base_export'}", f"local-dir:{tmp_path / 'expert_export'}"]
+    folders = merge_cli.run(["--base", dirs[0], "--expert", dirs[1], "--out", str(tmp_path / "dirs"), *common])
+    for rep in (got, folders):
+        assert list(rep["table"]) == list(ref["table"])
+        for name in ref["table"]:
+            for k in ("in_domain_top1", "novel_top1", "lambda_mean", "rebuilds"):
+                assert rep["table"][name][k] == ref["table"][name][k], (name, k)
     b_sd = torch.load(root / "base.pt", weights_only=True)["state_dict"]
     assert got["table"]["base"]["in_domain_top1"] == pytest.approx(_top1(suite, b_sd))
     # weights that do not exist: one line, exit 2
