@@ -3,14 +3,15 @@
 * the ``nearest_mean`` example of docs/fewshot.md ("Adding a method"), written to a folder as its two files,
   runs by name from its entry-point group and from ``--plugin``; with ``blend=0`` it is exactly the zero-shot
   classifier, so its accuracy must equal the zero-shot row's;
-* ``--model`` takes a medclip checkpoint, ``NAME --pretrained FILE`` and ``local-dir:`` (one loader): the
-  three give the same numbers;
+* ``--model`` takes a medclip checkpoint, ``NAME --pretrained FILE``, ``local-dir:`` and ``hf-hub:`` (one
+  loader): all give the same numbers;
 * ``--device cuda`` without a GPU is one line, no traceback.
 """
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,8 +128,10 @@ def test_unknown_plugin_and_method_are_one_line():
 
 
 @pytest.mark.parametrize("console", [False, pytest.param(True, marks=pytest.mark.slow)])
-def test_model_specs_share_one_loader(suite, tmp_path, console):
+def test_model_specs_share_one_loader(suite, tmp_path, console, monkeypatch):
     """In-process ``cli(argv)`` by default; through the console script under ``make test-slow``."""
+    import huggingface_hub.constants
+
     from medclip.export import cli as export_cli
 
     torch.manual_seed(3)
@@ -137,10 +140,17 @@ def test_model_specs_share_one_loader(suite, tmp_path, console):
     torch.save({"epoch": 0, "step": 0, "name": "medclip-tiny", "state_dict": sd}, tmp_path / "ckpt.pt")
     torch.save(sd, tmp_path / "plain.pt")
     assert export_cli([str(tmp_path / "ckpt.pt"), str(tmp_path / "export")]) == 0
+    snap = tmp_path / "hub" / "models--medclip-test--tiny" / "snapshots" / ("0" * 40)  # the upload, cached offline
+    shutil.copytree(tmp_path / "export", snap)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))  # subprocesses
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # in-process
     specs = {
         "checkpoint": ["--model", str(tmp_path / "ckpt.pt")],
         "name": ["--model", "medclip-tiny", "--pretrained", str(tmp_path / "plain.pt")],
         "local_dir": ["--model", f"local-dir:{tmp_path / 'export'}"],
+        "hf_hub": ["--model", "hf-hub:medclip-test/tiny"],
     }
     acc = {}
     for key, spec in specs.items():
@@ -149,7 +159,7 @@ def test_model_specs_share_one_loader(suite, tmp_path, console):
         rep = json.loads((out / "fewshot.json").read_text())
         acc[key] = [x["accuracy"] for x in rep["runs"]]
         assert rep["meta"]["model_info"]["name"]
-    assert acc["checkpoint"] == acc["name"] == acc["local_dir"]
+    assert acc["checkpoint"] == acc["name"] == acc["local_dir"] == acc["hf_hub"]
     bad = ["--model", "medclip-tiny", "--pretrained", str(tmp_path / "nope.pt"), "--method", "zeroshot"]
     with pytest.raises(SystemExit, match="medclip-fewshot: .*nope.pt"):
         _run([*bad, "--suite", str(suite), *RUN, "--out", str(tmp_path / "x")], tmp_path, console)

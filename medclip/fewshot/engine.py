@@ -44,6 +44,20 @@ def gather_features(features: FeatureSource, idx: torch.Tensor, epoch: int, gen:
     return features[views.to(features.device), idx.to(features.device)]
 
 
+def train_step(learner, opt, f: torch.Tensor, y: torch.Tensor, *, precision: str = "fp32", scaler=None) -> dict:
+    """One optimizer step of ``learner`` on the batch ``(f, y)``; returns its loss dict."""
+    opt.zero_grad(set_to_none=True)
+    with autocast_context(precision, f.device):
+        out = learner.loss(f, y)
+    learner.backward(out, scaler)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    return out
+
+
 def train_learner(
     learner: torch.nn.Module,
     features: FeatureSource,
@@ -95,16 +109,7 @@ def train_learner(
             for group in opt.param_groups:
                 group["lr"] = cur
             f = gather_features(features, idx, epoch, gen).to(device)
-            y = labels[idx].to(device)
-            opt.zero_grad(set_to_none=True)
-            with autocast_context(precision, device):
-                out = learner.loss(f, y)
-            learner.backward(out, scaler)
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
+            out = train_step(learner, opt, f, labels[idx].to(device), precision=precision, scaler=scaler)
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             steps += 1
