@@ -108,3 +108,14 @@ def test_a_realistic_report_loses_exactly_its_identifiers():
     r = scrub(CT_REPORT)
     removed = [(s.cls, CT_REPORT[s.start : s.end]) for s in r.spans]
     assert removed == [("NAME", "Patel"), ("DATE", "10/1"), ("NAME", "ANNE LAMBERT"), ("DATE", "11/23/2019 8:14 AM")]
+
+
+def test_an_all_caps_report_keeps_its_clinical_words():
+    text = (
+        "FINDINGS: SMALL LEFT EFFUSION. MAY REPRESENT EARLY CHF. WILL FOLLOW. CROHN DISEASE. SMITH FRACTURE. "
+        "GRACE PERIOD. LONG SEGMENT STENOSIS. BROWN FAT. WHITE MATTER. MARK AT THE LEFT BASE. SCOTT CATHETER. "
+        "HUNTER CANAL. CHANCE FRACTURE. MILLER FISHER SYNDROME. PAGE KIDNEY. NODULES DO NOT ENHANCE. "
+        "DISCUSSED WITH DR. MARTIN AT 1400. THE PATIENT IS A 93 YEAR OLD MALE."
+    )
+    r = scrub(text)
+    assert [(s.cls, text[s.start : s.end]) for s in r.spans] == [("NAME", "MARTIN"), ("AGE", "93")]

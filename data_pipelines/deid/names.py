@@ -130,7 +130,7 @@ def gazetteer_names(text: str) -> Iterator[tuple[int, int]]:
                 ok = (not is_initial and (k not in g["ambiguous"] or nk in g["last"])) or (
                     is_initial and nk in g["last"]
                 )
-                if ok and len(words[j2].group(0).rstrip(".")) > 1:
+                if ok and len(words[j2].group(0).rstrip(".")) > 1 and nk not in gz.EPONYM_HEADS:
                     j = j2
         # "<Family>, <given>"
         if j == i and k in g["last"] and i + 1 < len(words):
