@@ -6,7 +6,7 @@ the zero-shot prior, ``prompt``, ``optim``) and one field per *section* that the
 ``vmf``, ``clip_adapter``, ``tip``, ``linear_probe``, ``lp_plusplus`` for the built-in ones. The class is
 assembled from the registry, so a method registered from its own file adds its section without an edit
 here. Settings come from ``configs/fewshot/<method>.yaml`` plus a preset overlay (``configs/fewshot/presets/``,
-see ``zeroshot.fewshot.cli.method_config``). YAML 1.1 reads ``on``/``off`` as booleans.
+see :func:`medclip.fewshot.presets.resolve`). YAML 1.1 reads ``on``/``off`` as booleans.
 """
 
 from __future__ import annotations
