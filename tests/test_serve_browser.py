@@ -27,11 +27,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from test_serve_fixtures import (  # noqa: E402
     MODALITY_CLASSES,
     PATIENT_ID,
-    Server,
-    demo_checkpoint,
     demo_pixels,
     dicom_bytes,
     png_bytes,
+    shared_server,
 )
 
 NAMES = "\n".join(MODALITY_CLASSES.values())
@@ -39,8 +38,7 @@ NAMES = "\n".join(MODALITY_CLASSES.values())
 
 @pytest.fixture(scope="module")
 def server():
-    with Server("--model", f"demo={demo_checkpoint()}") as s:
-        yield s
+    return shared_server()
 
 
 @pytest.fixture(scope="module")

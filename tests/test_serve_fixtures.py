@@ -202,3 +202,15 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=20)
         shutil.rmtree(self.log_path.parent, True)
+
+
+SHARED_SERVER_ARGS = ("--max-batch", "8", "--max-wait-ms", "200", "--max-upload-mb", "2", "--log-level", "debug")
+
+
+@functools.cache
+def shared_server() -> Server:
+    """One ``medclip-serve`` process on the fitted demo model for the whole session (uvicorn + browser tests)."""
+    s = Server("--model", f"demo={demo_checkpoint()}", *SHARED_SERVER_ARGS)
+    s.__enter__()
+    atexit.register(s.__exit__, None, None, None)
+    return s

@@ -1,9 +1,8 @@
 """medclip-serve as a real uvicorn process on 127.0.0.1: HTTP end to end, concurrent batching, refusals."""
 
 import json
+import socket
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -15,12 +14,11 @@ httpx = pytest.importorskip("httpx")
 from test_serve_fixtures import (  # noqa: E402
     MODALITY_CLASSES,
     PATIENT_ID,
-    Server,
-    demo_checkpoint,
     demo_pixels,
     dicom_bytes,
     png_bytes,
     png_header_bomb,
+    shared_server,
 )
 
 NAMES = "\n".join(MODALITY_CLASSES.values())
@@ -28,10 +26,7 @@ NAMES = "\n".join(MODALITY_CLASSES.values())
 
 @pytest.fixture(scope="module")
 def server():
-    args = ("--model", f"demo={demo_checkpoint()}", "--max-batch", "8", "--max-wait-ms", "200", "--max-upload-mb", "2",
-            "--log-level", "debug")  # fmt: skip
-    with Server(*args) as s:
-        yield s
+    return shared_server()  # --max-batch 8 --max-wait-ms 200 --max-upload-mb 2 --log-level debug
 
 
 def _classify(url, data, **fields):
@@ -86,12 +81,19 @@ def test_refusals_over_http_and_still_serving(server):
         f"{server.url}/v1/embed", content=b"{nope", headers={"content-type": "application/json"}, timeout=10
     )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
-    # Content-Length above the 2 MB limit: refused before the body is read
-    req = urllib.request.Request(f"{server.url}/v1/classify", data=b"\0" * (3 * 2**20), method="POST",
-                                 headers={"content-type": "image/png"})  # fmt: skip
-    with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req, timeout=30)
-    assert e.value.code == 413 and json.loads(e.value.read())["error"]["code"] == "upload_too_large"
+    # Content-Length above the 2 MB limit: answered 413 from the headers alone, the body is never sent
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                     b"Content-Length: 3145728\r\nConnection: close\r\n\r\n")  # fmt: skip
+        reply = b""
+        while b"}}" not in reply and len(reply) < 10_000:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and json.loads(body)["error"]["code"] == "upload_too_large"
     assert _classify(server.url, png_bytes(demo_pixels("xray"))).status_code == 200
 
 
