@@ -78,6 +78,9 @@ def test_sections_and_rule_captions_keep_negations_and_hedges_and_drop_admin_sen
         ("Dr. John Smith reviewed this effusion.", "phi"),
         ("Patient [NAME] has an effusion.", "phi"),
         ("Possible pneumonia.", "contradicted"),  # "unlikely" is a negation, not a hedge
+        ("Small 2 cm right pleural effusion.", "number"),
+        ("Small left pleural effusion.", "side"),
+        ("Bilateral pleural effusions.", "side"),
     ],
 )
 def test_checker_rejects_what_the_report_does_not_support(caption, reason):

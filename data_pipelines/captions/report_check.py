@@ -8,7 +8,9 @@ caption mentions must appear in the report with the same polarity:
 * hedged in the caption -> asserted or hedged in the report;
 * negated in the caption -> negated in the report (``unsupported`` / ``contradicted`` otherwise).
 
-Words outside the concept list are checked by support: a caption whose content words are mostly absent from
+Every number of a caption (a size, a level) must be in the report, and each side it names (left, right,
+bilateral) must be said of the same finding in the report. Words outside the concept list are checked by
+support: a caption whose content words are mostly absent from
 the report (more than ``max_novel`` of them) is rejected as ``novel_content``. A caption holding an
 identifier or a placeholder is rejected as ``phi``.
 """
@@ -40,6 +42,8 @@ GENERIC = frozenset(
     """.split()
 )
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_SIDES = ("left", "right", "bilateral")
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,10 +99,18 @@ class ReportFacts:
     report: str
     polarity: dict[str, set[str]] = field(init=False)
     words: frozenset[str] = field(init=False)
+    numbers: frozenset[str] = field(init=False)
+    sides: dict[str, set[str]] = field(init=False)  # concept -> sides the report names in its sentences
 
     def __post_init__(self):
         self.polarity = polarities(self.report)
         self.words = frozenset(_stem(t) for t in tokens(self.report))
+        self.numbers = frozenset(_NUMBER.findall(self.report))
+        self.sides = {}
+        for sent in split_sentences(self.report) or [self.report]:
+            named = set(tokens(sent)) & set(_SIDES)
+            for concept in polarities(sent):
+                self.sides.setdefault(concept, set()).update(named)
 
 
 def _stem(word: str) -> str:
@@ -111,11 +123,14 @@ def _stem(word: str) -> str:
 def check_caption(caption: str, facts: ReportFacts, *, max_novel: float = 0.34) -> str | None:
     """``None`` when ``caption`` is supported by the report, else the failure reason.
 
-    Reasons: ``phi``, ``unsupported``, ``contradicted``, ``unhedged``, ``novel_content``.
+    Reasons: ``phi``, ``unsupported``, ``contradicted``, ``unhedged``, ``number`` (a number the report does not
+    hold: a made-up size or level), ``side`` (left / right / bilateral the report never says),
+    ``novel_content``.
     """
     if _PLACEHOLDER.search(caption) or scrub(caption).n_removed:
         return "phi"
-    for name, pols in polarities(caption).items():
+    caption_pols = polarities(caption)
+    for name, pols in caption_pols.items():
         have = facts.polarity.get(name, set())
         for pol in pols:
             if pol == POS and POS not in have:
@@ -124,6 +139,13 @@ def check_caption(caption: str, facts: ReportFacts, *, max_novel: float = 0.34) 
                 return "contradicted" if NEG in have else "unsupported"
             if pol == NEG and NEG not in have:
                 return "contradicted" if have else "unsupported"
+    if not set(_NUMBER.findall(caption)) <= facts.numbers:
+        return "number"
+    named = set(tokens(caption)) & set(_SIDES)
+    if named and any(not named <= facts.sides.get(c, set()) for c in caption_pols):
+        return "side"
+    if named and not caption_pols and not named <= facts.words:
+        return "side"
     content = [t for t in tokens(caption) if t not in GENERIC and not t.isdigit()]
     if content:
         novel = [t for t in content if _stem(t) not in facts.words]
