@@ -129,16 +129,18 @@ def process_text(
     if not raw or raw.lower() in drops:
         raise EmptyText("empty text")
     phi: Counter = Counter()
-    clean = _scrub(raw, phi)
     fallbacks = 0
     if kind == "caption":
-        cap = _clean(_scrub(clean, phi))
+        # one scrub, between two lint passes: the second lint only touches whitespace and punctuation around
+        # the placeholders (scrubbing is idempotent, so a second scrub would change nothing)
+        cap = _clean(_scrub(_clean(raw), phi))
         if not cap:
             raise EmptyText("empty caption after cleaning")
         caps, kinds, backend, report = [cap], [NATIVE_KIND], NATIVE_KIND, None
     else:
         from data_pipelines.captions.reports import report_to_captions
 
+        clean = _scrub(raw, phi)
         rc = report_to_captions(clean, n_report_captions, backend=report_backend)
         fallbacks = int(getattr(rc, "fallbacks", 0) or 0)
         caps = []
