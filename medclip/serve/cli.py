@@ -86,6 +86,9 @@ def cli(argv: list[str] | None = None) -> int:
         print("medclip-serve: error: install the serving extra: pip install 'medclip[serve]'", file=sys.stderr)
         return 2
     config = config_from_args(args)
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = config.max_pixels  # Pillow's bomb check, behind the header check of every upload
     if args.threads:
         import torch
 

@@ -9,6 +9,7 @@ are never returned, logged or put in an error message.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from medclip.imaging import WINDOW_PRESETS, DecodeError
 from .errors import ApiError
 
 WINDOWS = ("auto", "file", "minmax", *WINDOW_PRESETS)
+_DICOM_LOCK = threading.Lock()
 
 
 @dataclass
@@ -52,17 +54,16 @@ def _check_pixels(n: int, limit: int) -> None:
 
 
 def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> Decoded:
-    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own bomb check, as a second line behind ours
+    # Pillow's own bomb check (DecompressionBombError above 2x PIL.Image.MAX_IMAGE_PIXELS, which
+    # medclip-serve sets to its --max-pixels) stays behind the header check below
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[fmt.upper()])
-            w, h = im.size
-            _check_pixels(w * h * max(1, getattr(im, "n_frames", 1) if fmt == "tiff" else 1), max_pixels)
-            im.load()
+        im = Image.open(io.BytesIO(data), formats=[fmt.upper()])
+        w, h = im.size  # read from the header; nothing is decoded yet
+        _check_pixels(w * h * max(1, getattr(im, "n_frames", 1) if fmt == "tiff" else 1), max_pixels)
+        im.load()
     except ApiError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ApiError(413, "too_many_pixels", f"image is larger than the limit of {max_pixels} pixels") from None
     except Exception as e:  # truncated or corrupt data
         raise ApiError(
@@ -78,6 +79,13 @@ def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> Decoded:
 
 
 def _decode_dicom(data: bytes, max_pixels: int, window: str) -> Decoded:
+    # pydicom's value warnings can quote header values (a patient name): they are silenced, and since
+    # warnings filters are process-wide, DICOM decoding is serialised so no thread sees them unsilenced
+    with _DICOM_LOCK:
+        return _decode_dicom_locked(data, max_pixels, window)
+
+
+def _decode_dicom_locked(data: bytes, max_pixels: int, window: str) -> Decoded:
     try:
         import pydicom
     except ImportError:
