@@ -4,6 +4,7 @@ eval images caught by the exclusion check (build and verify), cross-source de-du
 import csv
 import io
 import json
+import tarfile
 
 import numpy as np
 import pytest
@@ -101,6 +102,17 @@ def test_eval_exclusion_catches_resized_and_reencoded_copies(tmp_path):
     assert near_duplicate_problems([str(tmp_path / "plain")], [str(ex)], splits=("test",), log=lambda *a: None) == []
     assert cli(["verify", str(tmp_path / "plain"), "--exclude", str(ex)]) == 0  # sha256 only: not caught
     assert cli(["verify", str(tmp_path / "plain"), "--exclude", str(ex), "--near-dup"]) == 1
+    # a list made from shards takes each sample's recorded phash
+    ex2 = tmp_path / "from_shards.txt"
+    write_exclusion_list([str(tmp_path / "plain" / "train")], str(ex2), log=lambda *a: None)
+    metas = []
+    for tar in (tmp_path / "plain" / "train").glob("*.tar"):
+        with tarfile.open(tar) as tf:
+            metas += [json.loads(tf.extractfile(m).read()) for m in tf if m.name.endswith(".json")]
+    lines = ex2.read_text().splitlines()
+    assert sorted(ln.split()[1] for ln in lines if ln.startswith("phash ")) == sorted({m["phash"] for m in metas})
+    assert {m["phash"] for m in metas} == {f"{phash(np.asarray(Image.open(tmp_path / 'train' / m['source_id']))):016x}"
+                                          for m in metas}  # fmt: skip
     guarded = run("guarded", True)
     assert guarded.splits["train"]["samples"] == 3 and guarded.splits["train"]["excluded"] == 3
     man = json.loads((tmp_path / "guarded" / "train" / "manifest.json").read_text())

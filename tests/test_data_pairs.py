@@ -125,6 +125,13 @@ def test_parquet_inline_bytes_and_labels_give_both_caption_kinds(tmp_path):
     assert both["caption_kinds"][0] == "native" and set(both["caption_kinds"][1:]) == {"llm_template"}
     assert any("pneumonia" in c.lower() for c in both["captions"][1:])
     assert by_labels[()]["caption_kinds"] == ["native"]
+    # an HF-style image struct {bytes, path} (what datasets' to_parquet writes), in a folder of parquet files
+    (tmp_path / "pq").mkdir()
+    structs = [{"bytes": _png(a), "path": f"{i}.png"} for i, a in enumerate(imgs)]
+    pq.write_table(
+        pa.table({"image": structs, "caption": [_caption(i) for i in range(N)]}), tmp_path / "pq" / "a.parquet"
+    )
+    _check(tmp_path, _cfg(tmp_path, path=str(tmp_path / "pq"), modality="ct"), imgs)
 
 
 def test_hf_save_to_disk_datasetdict_offline(tmp_path):
