@@ -214,3 +214,18 @@ def test_llm_backend_without_model_or_unknown_name_fails_early():
         report_to_captions(REPORT, 3, backend="openai")
     with pytest.raises(ConfigError, match="opena"):
         ReportCaptioner(backend="opena")
+
+
+def test_rule_captions_pass_the_checker_and_hold_no_placeholder():
+    from data_pipelines.deid import scrub
+
+    cap = ReportCaptioner()
+    n_caps = 0
+    for text in [REPORT] + [d.text for d in planted_corpus(40, seed=2)]:
+        scrubbed = scrub(text).text
+        facts = ReportFacts(scrubbed)
+        for c in cap.rules(scrubbed, 6):
+            n_caps += 1
+            assert check_caption(c, facts) is None, c
+            assert "[" not in c and "Dr." not in c
+    assert n_caps > 150

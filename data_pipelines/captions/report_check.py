@@ -141,11 +141,13 @@ def check_caption(caption: str, facts: ReportFacts, *, max_novel: float = 0.34) 
                 return "contradicted" if have else "unsupported"
     if not set(_NUMBER.findall(caption)) <= facts.numbers:
         return "number"
-    named = set(tokens(caption)) & set(_SIDES)
-    if named and any(not named <= facts.sides.get(c, set()) for c in caption_pols):
-        return "side"
-    if named and not caption_pols and not named <= facts.words:
-        return "side"
+    for sent in split_sentences(caption) or [caption]:
+        named = set(tokens(sent)) & set(_SIDES)
+        pols = polarities(sent) if named else {}
+        if named and any(not named <= facts.sides.get(c, set()) for c in pols):
+            return "side"
+        if named and not pols and not named <= facts.words:
+            return "side"
     content = [t for t in tokens(caption) if t not in GENERIC and not t.isdigit()]
     if content:
         novel = [t for t in content if _stem(t) not in facts.words]

@@ -29,7 +29,10 @@ _HEADER = re.compile(
     r"Findings|Impressions?|Conclusions?|Opinion|History|Clinical history|Indications?|Technique|Comparison|"
     r"Recommendations?)\s*:"
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\[(])|\n\s*\n|\n\s*(?=\d{1,2}[.)]\s)|\n(?=\s*[-*\u2022])")
+_SENTENCE_END = re.compile(
+    r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bvs\.)(?<!\bProf\.)"  # not after titles
+    r"(?<=[.!?])\s+(?=[A-Z0-9\[(])|\n\s*\n|\n\s*(?=\d{1,2}[.)]\s)|\n(?=\s*[-*\u2022])"
+)
 HEDGE_CUES = re.compile(
     r"\b(?:possible|possibly|probable|probably|likely|may|might|could|cannot\s+(?:be\s+)?exclude[ds]?|"
     r"can\s*not\s+(?:be\s+)?exclude[ds]?|not\s+excluded|cannot\s+be\s+ruled\s+out|questionable|suspicious|"
@@ -41,7 +44,7 @@ _ADMIN = re.compile(
     r"\b(?:compared?|comparison|prior|previous|interval|discussed|called|notified|paged|communicated|conveyed|"
     r"recommend(?:ed|ation)?s?|follow[- ]?up|correlat(?:e|ion)|dictated|signed|transcribed|please|report(?:ed)?|"
     r"result(?:s)?\s+(?:were|was)|clinical\s+history|indication|technique|was\s+performed|were\s+obtained|"
-    r"attending|resident|radiologist|physician|addendum)\b",
+    r"attending|resident|radiologist|physician|addendum|reviewed|read\s+by|seen\s+by)\b",
     re.I,
 )
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
