@@ -178,3 +178,13 @@ def test_pairs_config_errors(tmp_path):
         _cfg(tmp_path).validate()
     with pytest.raises(ConfigError, match="image_colum"):
         _cfg(tmp_path, path="x.csv", image_colum="a").validate()
+
+
+def test_text_processing_in_worker_processes_matches_serial():
+    from data_pipelines.sources.pairs_text import TextStats, process_many
+
+    jobs = [(f"Chest film {i}, Dr. John Smith, 03/04/2021.", "caption") for i in range(600)] + [("  ", "caption")]
+    st1, st2 = TextStats(), TextStats()
+    serial, pooled = process_many(jobs, stats=st1, workers=1), process_many(jobs, stats=st2, workers=2)
+    assert serial[:-1] == pooled[:-1] and type(pooled[-1]).__name__ == "EmptyText"
+    assert st1.as_dict() == st2.as_dict() and st1.as_dict()["phi_replaced"] == {"DATE": 600, "NAME": 600}

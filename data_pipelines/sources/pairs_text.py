@@ -178,7 +178,8 @@ def process_many(jobs: list[tuple[str, str]], *, stats: TextStats | None = None,
 
     n = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
     args = [(t, k, kw) for t, k in jobs]
-    if n <= 1 or len(args) < 512 or "fork" not in mp.get_all_start_methods():
+    serial = n <= 1 or len(args) < 512 or "fork" not in mp.get_all_start_methods()
+    if serial or mp.current_process().daemon:  # a daemonic process (a pool worker) cannot start children
         out = [_one(a) for a in args]
     else:
         with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as ex:
