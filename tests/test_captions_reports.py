@@ -229,3 +229,30 @@ def test_rule_captions_pass_the_checker_and_hold_no_placeholder():
             assert check_caption(c, facts) is None, c
             assert "[" not in c and "Dr." not in c
     assert n_caps > 150
+
+
+@pytest.mark.slow  # about 20 s on a loaded 2-core machine (transformers import + sampling)
+def test_hf_backend_gibberish_falls_back_and_sees_only_the_scrubbed_report(tmp_path, monkeypatch):
+    import torch
+    from transformers import BertTokenizerFast, GPT2Config, GPT2LMHeadModel
+
+    from data_pipelines.captions.hf_backend import HFBackend
+    from medclip.models import minilm_path
+
+    path = tmp_path / "tiny_lm"
+    tok = BertTokenizerFast.from_pretrained(str(minilm_path()), local_files_only=True)
+    tok.save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_layer=1, n_head=2, n_embd=32, n_positions=1024,
+        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id,
+    )  # fmt: skip
+    GPT2LMHeadModel(cfg).save_pretrained(path)
+    prompts = []
+    real = HFBackend.complete
+    monkeypatch.setattr(HFBackend, "complete", lambda self, p, *, seed: prompts.append(p) or real(self, p, seed=seed))
+    cap = ReportCaptioner(CaptionConfig(backend="hf", model=str(path), max_tokens=24, attempts=2, temperature=1.0))
+    rc = cap.captions(REPORT, 3)
+    assert rc.backend == "rules" and rc.fallbacks == 1 and rc.llm_calls == 2
+    assert rc.captions == report_to_captions(REPORT, 3).captions
+    assert len(prompts) == 2 and [v for v in IDENTIFIERS for p in prompts if v in p] == []
