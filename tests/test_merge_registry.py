@@ -185,3 +185,15 @@ def test_a_new_file_in_the_methods_folder_is_a_builtin(tmp_path, monkeypatch, se
         import sys
 
         sys.modules.pop("medclip.merge.methods.zz_throwaway", None)
+
+
+def test_list_methods_names_every_method_with_its_kind_and_settings(capsys):
+    from zeroshot.merging import cli as merge_cli
+
+    assert merge_cli.run(["--list-methods"]) == {}
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[:2] for ln in lines] == [[n, MERGE_METHODS.meta(n)["kind"]] for n in NAMES]
+    assert "params.ties: {'top_k': 20.0, 'scale': 0.3}" in lines[NAMES.index("ties")]
+    with pytest.raises(SystemExit):
+        merge_cli.run(["--out", "x"])
+    assert "the following arguments are required: --base, --expert" in capsys.readouterr().err

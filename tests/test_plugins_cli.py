@@ -150,6 +150,8 @@ def test_entry_point_plugins_load_on_first_lookup(tmp_path, monkeypatch, capsys)
         assert "throwaway2" in MERGE_METHODS.plugin_names() and "throwaway2" not in MERGE_METHODS.names()
         cfg = MergeConfig(methods=["throwaway2"], params={"throwaway2": {"w": 0.1}})  # loads it
         assert MERGE_METHODS.meta("throwaway2")["kind"] == "static" and cfg.method_config("throwaway2").w == 0.1
+        assert "throwaway2       static     params.throwaway2: {'w': 0.1}" not in merge_cli.list_methods()
+        assert "throwaway2       static     params.throwaway2: {'w': 0.5}" in merge_cli.list_methods()
         with pytest.raises(SystemExit):
             merge_cli.run(["--base", "b.pt", "--expert", "e.pt", "--out", str(tmp_path / "o"),
                            "merge.params.throwaway2.ww=1"])  # fmt: skip

@@ -27,6 +27,22 @@ from .protocol import ProtocolConfig, run_protocol
 from .report import write_report
 
 
+def list_methods() -> str:
+    """One line per registered merge method: name, kind, ``merge.params`` section with defaults, formula."""
+    from medclip.config import to_dict
+    from medclip.merge.config import MergeConfig
+    from medclip.merge.registry import MERGE_METHODS
+
+    MERGE_METHODS.load_plugins()
+    cfg, lines = MergeConfig(), []
+    for name in MERGE_METHODS.names():
+        meta, doc = MERGE_METHODS.meta(name), (MERGE_METHODS.get(name).__doc__ or "").strip().splitlines()
+        section = cfg.method_config(name)
+        settings = f"params.{meta['section']}: {to_dict(section)}" if section is not None else "-"
+        lines.append(f"{name:16s} {meta['kind']:10s} {settings}  {doc[0] if doc else ''}")
+    return "\n".join(lines)
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Run the protocol from command-line arguments (callable in-process); returns the report dict."""
     ap = argparse.ArgumentParser(
@@ -36,8 +52,7 @@ def run(argv: list[str] | None = None) -> dict:
         "--base",
         "--model",
         dest="base",
-        required=True,
-        help="base (generalist): medclip checkpoint, model name, hf-hub:<repo> or local-dir:<folder>",
+        help="base (generalist), required: medclip checkpoint, model name, hf-hub:<repo> or local-dir:<folder>",
     )
     ap.add_argument(
         "--base-pretrained",
@@ -46,15 +61,26 @@ def run(argv: list[str] | None = None) -> dict:
         default=None,
         help="weights for a --base model name (file or open_clip tag)",
     )
-    ap.add_argument("--expert", required=True, help="expert model spec, required (same state-dict keys as the base)")
+    ap.add_argument("--expert", help="expert model spec, required (same state-dict keys as the base)")
     ap.add_argument("--expert-pretrained", default=None, help="weights for an --expert model name")
     ap.add_argument("--suite", default=None, help="suite name or YAML (default: from the config, demo)")
     ap.add_argument("--data-root", default=None, help="override the suite's data root")
-    ap.add_argument("--out", required=True, help="report folder (report.md, report.json, config.yaml)")
+    ap.add_argument("--out", help="report folder (report.md, report.json, config.yaml), required")
     ap.add_argument("--config", action="append", default=[], help="YAML file(s) of ProtocolConfig keys")
     ap.add_argument("--quiet", action="store_true", help="no per-setting progress lines (the report is printed)")
+    ap.add_argument(
+        "--list-methods",
+        action="store_true",
+        help="print every merge method (built-ins and installed plug-ins) with its kind and settings",
+    )
     add_overrides(ap, "ProtocolConfig")
     args = ap.parse_args(argv)
+    if args.list_methods:
+        print(list_methods())
+        return {}
+    missing = [f"--{k}" for k in ("base", "expert", "out") if not getattr(args, k)]
+    if missing:
+        ap.error(f"the following arguments are required: {', '.join(missing)}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         overrides = overrides_from(args, "medclip-merge")
