@@ -68,7 +68,7 @@ RULES = [
          "needs the downloaded public releases; tests/test_data_recipes.py builds both recipes from fixtures"),
     Rule(r"data_pipelines build --refresh", "run", tiny=TINY_BUILD),
     Rule(r"data_pipelines build", "run", tiny=TINY_BUILD),
-    Rule(r"(data_pipelines|medclip-shards) (verify|exclusion-list)", "run"),
+    Rule(r"(data_pipelines|medclip-shards) (verify|exclusion-list|demo-findings)", "run"),
     Rule(r"clip_benchmark_export", "run", slow=True),
     Rule(r"medclip\.compat\.clip_benchmark eval", "run", swap={"medclip-small": "medclip-tiny"}, slow=True,
          tiny="--num_workers 0"),
