@@ -9,6 +9,7 @@ A method is one file in :mod:`medclip.fewshot.methods` (or a user's module, see 
 Metadata read by the library and the runner (every key has a default, see :data:`DEFAULT_META`):
 
 * ``cost``: relative fitting cost; ``medclip-fewshot --method all`` runs methods cheapest first;
+* ``uses_support``: fits on the support set (False: the ``zeroshot`` row, one record with K = 0);
 * ``uses_bank``: needs a prompt bank (class -> descriptions);
 * ``uses_prior``: builds on a zero-shot classifier (``cfg.zs_prior``), passed in as ``FitInputs.prior``;
 * ``base_to_novel``: can classify classes unseen in training (has a ``transfer``);
@@ -34,6 +35,7 @@ from .valsplit import ValSplit
 
 DEFAULT_META: dict[str, Any] = {
     "cost": 50,
+    "uses_support": True,
     "uses_bank": False,
     "uses_prior": False,
     "base_to_novel": False,

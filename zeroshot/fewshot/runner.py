@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from medclip.adapters.valsplit import ValSplit
-from medclip.prompt.config import FewShotMethodConfig
-from medclip.prompt.fit import fit_fewshot, transfer
+from medclip.fewshot import FewShotMethodConfig
+from medclip.fewshot.fit import fit_fewshot, transfer
+from medclip.fewshot.registry import method_meta
+from medclip.fewshot.valsplit import ValSplit
 
 from .aggregate import base_novel_split, harmonic_mean
 from .data import FewShotData
@@ -104,11 +105,11 @@ class FewShotRunner:
         """One record per (K, seed) with accuracy, error, macro-F1 and per-image ``correct`` on the test split
         (``test_index`` too when ``test_per_class`` evaluates a subset); the zero-shot record covers the full split."""
         d, out = self.data, []
-        if cfg.method == "zeroshot":
+        if not method_meta(cfg.method)["uses_support"]:  # zero-shot: one record, K = 0
             pred = self._zeroshot_predictor(cfg, shots, seeds)
-            rec = {"dataset": d.name, "method": "zeroshot", "k": 0, "seed": 0, "setting": "fewshot"}
+            rec = {"dataset": d.name, "method": cfg.method, "k": 0, "seed": 0, "setting": "fewshot"}
             rec.update(_test_scores(pred.predict_logits(self.test_x), self.test_y))
-            self.progress(f"{d.name} zeroshot acc={rec['accuracy']:.4f}")
+            self.progress(f"{d.name} {cfg.method} acc={rec['accuracy']:.4f}")
             return [rec]
         test_x, test_y, zs_same, keep = self.test_x, self.test_y, None, None
         if cfg.test_per_class:

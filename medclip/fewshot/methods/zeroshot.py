@@ -16,7 +16,7 @@ def zero_shot_predictor(model, tokenizer, classnames, class_prompts=None, scale=
     return Predictor(lambda f: scale * F.normalize(f.float(), dim=-1) @ w.t())
 
 
-@register_method("zeroshot", cost=0, base_to_novel=True)
+@register_method("zeroshot", cost=0, uses_support=False, base_to_novel=True)
 class ZeroShot(FewShotMethod):
     """Zero-shot: ignores the support set; transfers by encoding the new classes' prompts."""
 
