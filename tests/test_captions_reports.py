@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from mock_llm_server import HALLUCINATIONS, MockLLMServer  # noqa: E402
 
 from data_pipelines.captions import CaptionConfig  # noqa: E402
-from data_pipelines.captions.report_check import ReportFacts, check_caption  # noqa: E402
+from data_pipelines.captions.report_check import ReportFacts, asserts_finding, check_caption  # noqa: E402
 from data_pipelines.captions.report_rules import extract_captions, sections  # noqa: E402
 from data_pipelines.captions.reports import ReportCaptioner, report_to_captions  # noqa: E402
 from data_pipelines.deid.corpus import planted_corpus  # noqa: E402
@@ -61,6 +61,9 @@ def test_sections_and_rule_captions_keep_negations_and_hedges_and_drop_admin_sen
     # a short report gives fewer captions, pairs first fill up to n
     short = extract_captions("FINDINGS: Small left effusion. No pneumothorax.", 5)
     assert short == ["Small left effusion.", "No pneumothorax.", "Small left effusion. No pneumothorax."]
+    # all-caps organ labels are kept, in sentence case
+    organs = extract_captions("FINDINGS: LIVER: 1 cm cyst. Heart: Normal size.", 2, positive=asserts_finding)
+    assert organs == ["Liver: 1 cm cyst.", "Heart: Normal size."]
 
 
 @pytest.mark.parametrize(

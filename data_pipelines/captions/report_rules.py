@@ -48,6 +48,7 @@ _ADMIN = re.compile(
     re.I,
 )
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
+_ORGAN_LABEL = re.compile(r"^[A-Z][A-Z/&,-]+(?:\s+[A-Z/&,-]+)*\s*:\s+(?=\S)")  # an all-caps organ label
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def report_sentences(report: str, *, positive=None) -> list[Sentence]:
     for name in content:
         for s in split_sentences(secs[name]):
             s = re.sub(r"^\s*\d{1,2}[.)]\s+", "", s)
+            s = _ORGAN_LABEL.sub(lambda m: m.group(0).capitalize(), s)  # "LIVER: 1 cm cyst." -> "Liver: 1 cm cyst."
             out.append(Sentence(name, s, is_hedged(s), bool(positive and positive(s))))
     return out
 
