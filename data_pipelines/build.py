@@ -98,6 +98,7 @@ def build(
     progress: bool = True,
     stop_after: int | None = None,
     log=print,
+    executor: str = "local",
 ) -> BuildReport:
     """Build (or resume, or verify-and-skip) the shards of ``cfg``.
 
@@ -109,6 +110,8 @@ def build(
         progress: Show a tqdm progress bar.
         stop_after: Stop (raise :class:`BuildInterrupted`) after writing this many chunks (resume tests).
         log: Line printer for the summary.
+        executor: ``local`` (this process / a process pool) or ``ray`` (Ray actors:
+            :mod:`data_pipelines.executors`); the shards are byte-identical either way.
     """
     t0 = time.perf_counter()
     cfg.validate()
@@ -142,7 +145,12 @@ def build(
             raise BuildInterrupted(f"stopped after {written} chunks")
 
     try:
-        _execute(tasks, cfg, plan, exclude, workers, record)
+        if executor == "ray":
+            from .executors import execute_ray
+
+            execute_ray(tasks, cfg, plan.captions, exclude, workers, record)
+        else:
+            _execute(tasks, cfg, plan, exclude, workers, record)
     finally:
         bar.close()
     report.write_seconds = time.perf_counter() - t1

@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--config", action="append", default=[], help="YAML build config (repeatable, layered)")
     b.add_argument("--out", default=None, help="output root (default: the config's `out`)")
     b.add_argument("--workers", type=int, default=None, help="worker processes (default: min(4, cpus))")
+    b.add_argument("--executor", choices=["local", "ray"], default="local", help="local processes or Ray actors")
     b.add_argument("--refresh", action="store_true", help="regenerate captions and rewrite every shard")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_overrides(b, "key.sub BuildConfig")
@@ -91,7 +92,14 @@ def _build(args) -> int:
 
     cfg = load_build_config(args.config, overrides_from(args, "medclip-shards"))
     workers = args.workers if args.workers is not None else max(1, min(4, os.cpu_count() or 1))
-    report = build(cfg, out=args.out, workers=workers, refresh=args.refresh, progress=not args.no_progress)
+    report = build(
+        cfg,
+        out=args.out,
+        workers=workers,
+        refresh=args.refresh,
+        progress=not args.no_progress,
+        executor=args.executor,
+    )
     print_summary(report, workers=workers)
     return 0
 
