@@ -55,6 +55,24 @@ def _fit(x, y, C: float, seed: int):
     return clf.fit(x, y)
 
 
+def _checked(train_x, train_y, val_x, val_y, Cs):
+    """The inputs of :func:`fit_linear_probe` as numpy arrays plus the C grid; ValueError when unusable."""
+    tx, vx = _as_np(train_x), _as_np(val_x)
+    ty, vy = np.asarray(_as_np(train_y), dtype=np.int64), np.asarray(_as_np(val_y), dtype=np.int64)
+    if tx.ndim != 2 or vx.ndim != 2 or tx.shape[1] != vx.shape[1]:
+        raise ValueError(f"features must be 2-D with equal width, got {tx.shape} and {vx.shape}")
+    if len(tx) != len(ty) or len(vx) != len(vy):
+        raise ValueError(f"features/labels length mismatch: {len(tx)}/{len(ty)} train, {len(vx)}/{len(vy)} val")
+    if len(vx) == 0:
+        raise ValueError("the validation split is empty; C cannot be chosen")
+    if len(np.unique(ty)) < 2:
+        raise ValueError("the training split needs at least two classes")
+    grid = [float(c) for c in (Cs if Cs is not None else DEFAULT_CS)]
+    if not grid or any(c <= 0 for c in grid):
+        raise ValueError(f"Cs must be positive, got {grid}")
+    return tx, ty, vx, vy, grid
+
+
 def fit_linear_probe(
     train_x,
     train_y,
@@ -82,19 +100,7 @@ def fit_linear_probe(
     Raises:
         ValueError: mismatched shapes, empty splits or fewer than two training classes.
     """
-    tx, vx = _as_np(train_x), _as_np(val_x)
-    ty, vy = np.asarray(_as_np(train_y), dtype=np.int64), np.asarray(_as_np(val_y), dtype=np.int64)
-    if tx.ndim != 2 or vx.ndim != 2 or tx.shape[1] != vx.shape[1]:
-        raise ValueError(f"features must be 2-D with equal width, got {tx.shape} and {vx.shape}")
-    if len(tx) != len(ty) or len(vx) != len(vy):
-        raise ValueError(f"features/labels length mismatch: {len(tx)}/{len(ty)} train, {len(vx)}/{len(vy)} val")
-    if len(vx) == 0:
-        raise ValueError("the validation split is empty; C cannot be chosen")
-    if len(np.unique(ty)) < 2:
-        raise ValueError("the training split needs at least two classes")
-    grid = [float(c) for c in (Cs if Cs is not None else DEFAULT_CS)]
-    if not grid or any(c <= 0 for c in grid):
-        raise ValueError(f"Cs must be positive, got {grid}")
+    tx, ty, vx, vy, grid = _checked(train_x, train_y, val_x, val_y, Cs)
     scores: dict[float, tuple[float, object]] = {}
     history: list[tuple[float, float]] = []
 
