@@ -166,6 +166,9 @@ AGE_RES = [
     re.compile(rf"(?i:\bage[d]?|\bage:)[ \t]*:?[ \t]*(?P<v>{_AGE_NUM}|{_AGE_WORD})\b"),
     re.compile(r"(?i:\bin[ \t]+(?:his|her|their)[ \t]+(?:(?:late|early|mid)[- \t]?)?(?:nineties|90s|90's|hundreds))"),
     re.compile(r"(?i:\b(?:nonagenarian|centenarian)\b)"),
+    re.compile(
+        rf"(?i:\b(?:patient|pt|he|she)[ \t]+is[ \t]+)(?P<v>{_AGE_NUM})\b(?![ \t]*(?:%|/|\.\d|(?i:kg|lbs?|cm|mm|mg|ml|bpm|beats|percent|degrees)\b))"  # noqa: E501
+    ),
 ]
 
 _INST_SUFFIX = (
@@ -174,7 +177,8 @@ _INST_SUFFIX = (
     r"Imaging|Radiology[ \t]+Associates|Cancer[ \t]+Center|Cancer[ \t]+Institute|Institute|Sanatorium|Hospice|"
     r"Nursing[ \t]+Home|Rehabilitation[ \t]+Center|Surgery[ \t]+Center|Medical[ \t]+College|School[ \t]+of[ \t]+Medicine|"  # noqa: E501
     r"University|College|NHS[ \t]+(?:Foundation[ \t]+)?Trust|Health[ \t]+Authority|Medical[ \t]+Associates|"
-    r"Children's[ \t]+Hospital|Memorial|Polyclinic|Health)"
+    r"Children's[ \t]+Hospital|Memorial|Polyclinic|Health|Orthopa?edics|Diagnostics|Associates|Partners|Physicians|"
+    r"Urgent[ \t]+Care|Surgical[ \t]+Center)"
 )
 _INST_WORD = r"(?:[A-Z][a-z]+(?:[-'\u2019][A-Za-z]+)*|[A-Z]{2,}|St\.?|Mt\.?)"
 _GENERIC = r"(?!(?:Outside|Local|Referring|This|Our|The|Your|An?|Other|Same|Prior|Previous|Any|Hospital|Clinic)\b)"
@@ -207,6 +211,7 @@ _GENERIC_INST = frozenset(
     paediatric family primary care urgent dialysis wound eye vascular fertility rehabilitation general regional
     medical health outpatient inpatient emergency public specialty dental physical therapy behavioral psychiatric
     american national international interventional clinical university memorial the of and for & st. st mt.
+    orthopedics orthopaedics diagnostics associates partners physicians sports
     mt day ambulatory teaching academic department division service section unit center centre program laboratory
     lab clinic clinics hospital hospitals institute infirmary college school per see at from to in on by with refer
     referred transfer transferred prior outside this our your a an as via seen followed follow
