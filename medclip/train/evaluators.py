@@ -17,6 +17,8 @@ on labelled shards, :mod:`medclip.train.shard_eval`).
 
 from __future__ import annotations
 
+import difflib
+
 from .evaluator_registry import ENTRY_POINT_GROUP, EVALUATORS, Evaluator, load_plugin, plugin_names, register_evaluator
 
 __all__ = ["EVALUATORS", "Evaluator", "create_evaluator", "list_evaluators", "register_evaluator"]
@@ -43,8 +45,13 @@ def create_evaluator(name: str, args: dict | None = None) -> Evaluator:
     """
     _builtin()
     if name not in EVALUATORS and not load_plugin(name):
-        extra = f" (installed packages add evaluators through the {ENTRY_POINT_GROUP!r} entry-point group)"
-        raise ValueError(EVALUATORS.unknown_message(name) + extra)
+        known = list_evaluators()  # registered and installed entry points, for the close matches
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown evaluator {name!r}.{hint} Registered: {', '.join(known)} (installed packages add "
+            f"evaluators through the {ENTRY_POINT_GROUP!r} entry-point group)"
+        )
     return EVALUATORS.get(name)(dict(args or {}))
 
 
