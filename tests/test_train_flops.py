@@ -79,3 +79,26 @@ def test_tflops_and_mfu_uses_the_configured_peak():
     cfg.peak_flops = 1e12
     out = tflops_and_mfu(1000.0, model, cfg)
     assert out["mfu"] == pytest.approx(1000.0 * f / 1e12) and out["peak_tflops"] == 1.0
+
+
+def test_metrics_jsonl_carries_the_throughput_and_mfu_fields(tmp_path):
+    import json
+
+    from shard_fixtures import write_shards
+
+    from medclip.train import main
+
+    shards = write_shards(tmp_path / "s", n=16, shards=2)
+    args = ["model.name=medclip-tiny", f"data.train={shards}", "data.workers=0", "data.batch_size=4",
+            "data.split_by=sample", "total_steps=2", "log_every_n_steps=1", f"run_dir={tmp_path / 'run'}",
+            "progress=true", "tensorboard=false", "peak_flops=2e12"]  # fmt: skip
+    assert main(args) == 0
+    rows = [r for r in map(json.loads, open(tmp_path / "run/metrics.jsonl")) if "loss" in r]
+    assert len(rows) == 2
+    model, _, _ = create_model("medclip-tiny")
+    f = flops_per_sample(model)["train"]
+    for r in rows:
+        assert r["train_flops_per_sample"] == f
+        assert r["tflops_per_device"] == pytest.approx(r["samples_per_s_per_device"] * f / 1e12)
+        assert r["mfu"] == pytest.approx(r["tflops_per_device"] / 2.0) and r["peak_tflops"] == 2.0
+        assert 0.0 <= r["data_wait_frac"] <= 1.0

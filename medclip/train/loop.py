@@ -292,7 +292,10 @@ class Loop:
                 **health.fields(),
             },
         )
-        self.bar.set_postfix(loss=f"{s.last_loss:.4f}", refresh=False)
+        bar = {"loss": f"{s.last_loss:.4f}", "samples/s": f"{tp['samples_per_s']:.1f}"}
+        if "mfu" in tp:
+            bar["MFU"] = f"{tp['mfu']:.1%}"
+        self.bar.set_postfix(bar, refresh=False)
         mfu = f", MFU {tp['mfu']:.1%}" if "mfu" in tp else ""
         data = "data ok" if not (health.shards or health.skipped) else f"data: {health.line()}"
         self.say(
