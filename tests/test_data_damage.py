@@ -161,3 +161,36 @@ def test_damage_totals_survive_a_resume(tmp_path, corpus):
     missing = sum(e - r for r, e in ref["damaged"].values())
     assert out["step"] == 12 and out["data"]["data/damaged_shards"] == sorted(ref["damaged"])
     assert out["data"]["data/samples_missing"] == missing
+
+
+def test_gzip_reader_handles_concatenated_members_and_keeps_what_precedes_a_cut(tmp_path):
+    import gzip
+    import io
+    import tarfile
+    import zlib
+
+    from medclip.data.tario import iter_members
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for i in range(40):
+            info = tarfile.TarInfo(f"k{i:03d}.txt")
+            info.size = 3000
+            tf.addfile(info, io.BytesIO(bytes([i]) * 3000))
+    raw = buf.getvalue()
+    half = len(raw) // 2 // 512 * 512
+    two = gzip.compress(raw[:half]) + gzip.compress(raw[half:])  # `cat a.gz b.gz` is one valid gzip stream
+    assert [n for n, _ in iter_members(io.BytesIO(two))] == [f"k{i:03d}.txt" for i in range(40)]
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        members = tf.getmembers()
+    cut = members[25].offset_data + 1000  # inside member 25 of the decompressed stream
+    gz = gzip.compress(raw)
+    lo, hi = 0, len(gz)  # the shortest gzip prefix that decompresses past ``cut``
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if len(zlib.decompressobj(wbits=31).decompress(gz[:mid])) < cut else (lo, mid)
+    path = tmp_path / "cut.tar.gz"
+    path.write_bytes(gz[:lo])
+    samples, d = read_shard(str(path), 40)
+    assert [s["__key__"] for s in samples] == [f"k{i:03d}" for i in range(25)]  # every complete member kept
+    assert d.reason == "truncated" and d.read == 25 and d.missing == 15
