@@ -1,6 +1,6 @@
 """medclip-serve throughput and latency against a bare batched ``encode_image`` loop, same images, same run.
 
-    .venv/bin/python bench/serve.py [--model ViT-B-32] [--clients 8] [--requests 64] [--max-batch 8]
+    .venv/bin/python bench/serve.py [--model ViT-B-32] [--clients 16] [--requests 48] [--max-batch 8]
 
 A ``medclip-serve`` process on 127.0.0.1 (free port) serves ``--model`` (any spec ``load_model`` takes; the
 default is open_clip's ViT-B-32 at random initialisation, nothing downloaded). ``--clients`` concurrent
@@ -83,8 +83,8 @@ def clients(url: str, data: list[bytes], n_clients: int, deadline: float) -> tup
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="ViT-B-32")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--requests", type=int, default=32)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=48)
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--max-wait-ms", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of both the server and the bare loop")

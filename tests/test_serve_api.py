@@ -262,3 +262,21 @@ def test_histogram_by_hand():
     lines = h.render()
     assert lines[2:] == ['x_bucket{le="1"} 2', 'x_bucket{le="2"} 3', 'x_bucket{le="5"} 3', 'x_bucket{le="+Inf"} 4',
                          "x_sum 10", "x_count 4"]  # fmt: skip
+
+
+def test_two_models_chosen_by_id(ckpt):
+    import medclip
+
+    cfg = ServeConfig()
+    torch.manual_seed(1)
+    other, pre, tok = medclip.create_model("medclip-tiny")
+    rts = [ModelRuntime.load(str(ckpt), cfg, model_id="demo"), ModelRuntime("random", other, pre, tok, cfg)]
+    with TestClient(create_app(rts, cfg)) as c:
+        assert [m["id"] for m in c.get("/v1/models").json()["models"]] == ["demo", "random"]
+        arr = demo_pixels("xray")
+        a = _classify(c, png_bytes(arr), classes="\n".join(NAMES)).json()
+        b = _classify(c, png_bytes(arr), classes="\n".join(NAMES), model="random").json()
+        assert a["model"] == "demo" and b["model"] == "random"
+        assert a["classes"] != b["classes"]  # a different model, different probabilities
+    with pytest.raises(ValueError, match="unique"):
+        create_app([rts[0], rts[0]], cfg)

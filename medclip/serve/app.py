@@ -99,7 +99,8 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
         path = request.url.path
         route = path if path in ROUTES else ("/static" if path.startswith("/static/") else "other")
         t0 = time.perf_counter()
-        if config.api_key and (path.startswith("/v1/") or path == "/metrics"):
+        needs_key = path.startswith("/v1/") or path == "/metrics"
+        if config.api_key and needs_key and request.method != "OPTIONS":  # CORS preflights carry no key
             given = request.headers.get("x-api-key", "")
             if not hmac.compare_digest(given.encode(), config.api_key.encode()):
                 response = _error(401, "unauthorized", "missing or wrong X-API-Key header")
@@ -332,7 +333,10 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
         decoded, x = await image_tensor(rt, data, fields)
         loop = asyncio.get_running_loop()
         w = await loop.run_in_executor(rt.executor, rt.classifier, tuple(prompts))
-        cam = await loop.run_in_executor(rt.executor, rt.saliency, x, w[names.index(target)])
+        try:
+            cam = await loop.run_in_executor(rt.executor, rt.saliency, x, w[names.index(target)])
+        except ValueError as e:  # e.g. an image tower the saliency method does not support
+            raise ApiError(422, "saliency_unavailable", f"no saliency map for this model: {e}") from None
         out = {
             "model": rt.id,
             "class_set": key,
