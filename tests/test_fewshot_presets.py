@@ -42,3 +42,14 @@ def test_preset_is_an_overlay_on_the_method_defaults(tmp_path):
     user.write_text("coop:\n  optim: {epoch: 2}\n")
     with pytest.raises(ConfigError, match="optim.epoch"):
         resolve("coop", str(user))
+
+
+def test_library_use_from_another_folder(tmp_path):
+    """``medclip.fewshot.presets.resolve`` alone (no CLI, fresh interpreter) finds the methods and shipped files."""
+    import subprocess
+
+    code = "from medclip.fewshot.presets import resolve; c, s = resolve('cocoop', 'demo'); print(c.test_per_class, s)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[0] == str(PINNED["cocoop+demo"]["test_per_class"])
+    assert "presets/demo.yaml[cocoop]" in r.stdout

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..config import ConfigError, apply_overrides, deep_merge, from_dict, read_yaml
 from ..resources import config_dir
+from . import methods  # noqa: F401  (registers the built-in methods)
 from .config import config_class
 from .registry import METHODS, method_meta
 
