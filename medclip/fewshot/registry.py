@@ -6,6 +6,9 @@ A method is one file in :mod:`medclip.fewshot.methods` (or a user's module, see 
     class MyMethod(FewShotMethod):
         def fit(self, inp: FitInputs) -> Predictor: ...
 
+This module only defines the registry: the built-in methods register when :mod:`medclip.fewshot.methods`
+is imported, which ``medclip.fewshot.METHODS``, ``fit_fewshot``, ``presets.resolve`` and the config class do.
+
 Metadata read by the library and the runner (every key has a default, see :data:`DEFAULT_META`):
 
 * ``cost``: relative fitting cost; ``medclip-fewshot --method all`` runs methods cheapest first;
