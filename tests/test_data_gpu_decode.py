@@ -64,3 +64,67 @@ def test_cuda_decode_matches_cpu_decode():
     gpu = decode_resize_normalize(to_byte_tensors(blobs, pin=True), size=32, mean=MEAN, std=STD, device="cuda")
     assert gpu.device.type == "cuda"
     assert (gpu.cpu() - cpu).abs().mean() < 0.03
+
+
+def _loader_batch(shards, *, gpu: bool, hflip: float = 0.0, fmt_png: bool = False):
+    from medclip.train.config import TrainConfig
+    from medclip.train.distributed import DistEnv
+    from medclip.train.setup import Plan, build_loader
+
+    cfg = TrainConfig()
+    cfg.data.batch_size, cfg.data.workers, cfg.data.shuffle_buffer, cfg.data.check = 6, 0, 0, False
+    cfg.data.gpu_decode, cfg.data.aug.scale_min, cfg.data.aug.hflip = gpu, 0.5, hflip
+    urls = [[str(p) for p in sorted(shards.glob("*.tar"))]]
+    plan = Plan(12, 6, 2, 2, 1, "sample")
+    loader = build_loader(cfg, DistEnv(), plan, urls, [1.0], 64, None)
+    return next(loader.batches(0))
+
+
+def test_trainer_gpu_decode_path_gives_the_cpu_path_views(tmp_path):
+    from shard_fixtures import write_shards
+
+    from medclip.data.gpu_decode import device_images
+
+    shards = write_shards(tmp_path / "s", n=12, shards=1, size=96)  # 96 px JPEGs -> random crops -> 64 px
+    for hflip in (0.0, 1.0):
+        cpu = _loader_batch(shards, gpu=False, hflip=hflip)
+        gpu = _loader_batch(shards, gpu=True, hflip=hflip)
+        assert "gpu_views" not in cpu and cpu["images"].dtype == torch.uint8
+        assert gpu["images"] is None and all(t.ndim == 1 for t in gpu["gpu_views"]["data"])  # JPEG bytes
+        assert gpu["keys"] == cpu["keys"] and gpu["texts"] == cpu["texts"]  # same samples, same captions
+        a = device_images(cpu, torch.device("cpu"), MEAN, STD)
+        b = device_images(gpu, torch.device("cpu"), MEAN, STD)
+        assert a.shape == b.shape == (6, 3, 64, 64)
+        # same crop boxes and flips (same RNG draws), different decoder + resampler: close, not equal
+        print("mean abs difference", float((a - b).abs().mean()))
+        assert (a - b).abs().mean() < 0.06, float((a - b).abs().mean())
+        assert not torch.equal(a, b)
+
+
+def test_trainer_gpu_decode_falls_back_to_worker_decoding_for_png(tmp_path):
+    from shard_fixtures import write_shards
+
+    from medclip.data.gpu_decode import device_images
+
+    shards = write_shards(tmp_path / "s", n=12, shards=1, size=96, image_format="png")
+    cpu, gpu = _loader_batch(shards, gpu=False), _loader_batch(shards, gpu=True)
+    assert cpu["images"] is not None and gpu["images"] is not None  # no JPEG: the CPU path, unchanged
+    assert torch.equal(
+        device_images(cpu, torch.device("cpu"), MEAN, STD), device_images(gpu, torch.device("cpu"), MEAN, STD)
+    )
+
+
+def test_training_runs_with_data_gpu_decode(tmp_path):
+    import json
+
+    from shard_fixtures import write_shards
+
+    from medclip.train import main
+
+    shards = write_shards(tmp_path / "s", n=16, shards=2, size=96)
+    args = ["model.name=medclip-tiny", f"data.train={shards}", "data.workers=0", "data.batch_size=4",
+            "data.split_by=sample", "total_steps=2", "log_every_n_steps=1", f"run_dir={tmp_path / 'run'}",
+            "progress=false", "tensorboard=false", "data.gpu_decode=true"]  # fmt: skip
+    assert main(args) == 0
+    rows = [r for r in map(json.loads, open(tmp_path / "run/metrics.jsonl")) if "loss" in r]
+    assert len(rows) == 2 and all(np.isfinite(r["loss"]) for r in rows)

@@ -12,6 +12,8 @@ tested without a GPU; the CUDA-only test is marked and skipped where there is no
 
 from __future__ import annotations
 
+import io
+import random
 from collections.abc import Sequence
 
 import torch
@@ -87,4 +89,89 @@ def decode_resize_normalize(
     return (out - m) / s
 
 
-__all__ = ["crop_boxes", "decode_resize_normalize", "to_byte_tensors"]
+# -- the trainer's path (data.gpu_decode: true) ---------------------------------------------------------------
+
+
+def jpeg_view(data: bytes, aug, rng: random.Random) -> dict:
+    """Worker side: the crop box and flip of a JPEG drawn exactly as the CPU path draws them, without decoding.
+
+    Only the header is read (for the size); ``rng`` advances as in :func:`medclip.data.transforms.train_view`,
+    so a sample gets the same view (up to resampling) on either path. The box is in full-resolution pixels.
+    """
+    from PIL import Image
+
+    from .transforms import crop_box
+
+    with Image.open(io.BytesIO(data)) as im:
+        w, h = im.size
+    box = crop_box(w, h, aug, rng)
+    flip = aug.hflip > 0 and rng.random() < aug.hflip
+    return {"jpeg": torch.frombuffer(bytearray(data), dtype=torch.uint8), "box": box, "flip": flip}
+
+
+def collate_images(examples: list[dict], size: int) -> dict:
+    """Batch field(s) of the images: ``images`` (stacked uint8) on the CPU path, else ``gpu_views``.
+
+    With ``data.gpu_decode`` a JPEG example carries ``jpeg`` / ``box`` / ``flip`` (:func:`jpeg_view`); other
+    formats (PNG, 16-bit) were decoded in the worker as usual and travel as their uint8 view.
+    """
+    if all(e.get("image") is not None for e in examples):
+        return {"images": torch.stack([e["image"] for e in examples])}
+    data, boxes, flips = [], [], []
+    for e in examples:
+        if e.get("image") is not None:
+            data.append(e["image"])
+            boxes.append((0.0, 0.0, float(size), float(size)))
+            flips.append(False)
+        else:
+            data.append(e["jpeg"])
+            boxes.append(tuple(float(v) for v in e["box"]))
+            flips.append(bool(e["flip"]))
+    views = {"data": data, "boxes": torch.tensor(boxes, dtype=torch.float64), "flips": torch.tensor(flips)}
+    return {"images": None, "gpu_views": {**views, "size": size}}
+
+
+def decode_views(views: dict, *, device: torch.device, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Device side: decode the JPEGs (one batched ``decode_jpeg``), crop each box, bicubic-resize, flip, normalise."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    size, data = int(views["size"]), views["data"]
+    jpeg_idx = [i for i, t in enumerate(data) if t.ndim == 1]
+    decoded = decode_jpeg([data[i] for i in jpeg_idx], mode=ImageReadMode.RGB, device=device) if jpeg_idx else []
+    imgs = [t.to(device, non_blocking=True) for t in data]
+    for i, d in zip(jpeg_idx, decoded):
+        imgs[i] = d
+    out = torch.empty(len(imgs), 3, size, size, device=device)
+    for k, img in enumerate(imgs):
+        h, w = img.shape[-2:]
+        x0, y0, x1, y1 = views["boxes"][k].tolist()
+        l, t = max(0, int(round(x0))), max(0, int(round(y0)))
+        r, b = min(w, max(l + 1, int(round(x1)))), min(h, max(t + 1, int(round(y1))))
+        crop = img[:, t:b, l:r].unsqueeze(0).float()
+        if crop.shape[-2:] != (size, size):
+            crop = F.interpolate(crop, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+        view = crop[0].clamp_(0, 255).round_()
+        out[k] = view.flip(-1) if bool(views["flips"][k]) else view
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    return (out / 255.0 - m) / s
+
+
+def device_images(batch: dict, device: torch.device, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """The normalised image batch on ``device`` from a loader batch of either path."""
+    if batch.get("gpu_views") is not None:
+        return decode_views(batch["gpu_views"], device=device, mean=mean, std=std)
+    from .transforms import normalize
+
+    return normalize(batch["images"].to(device, non_blocking=True), mean, std)
+
+
+__all__ = [
+    "collate_images",
+    "crop_boxes",
+    "decode_resize_normalize",
+    "decode_views",
+    "device_images",
+    "jpeg_view",
+    "to_byte_tensors",
+]

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .config import DataConfig
 from .damage import MARKER, skip_reason
+from .gpu_decode import collate_images
 from .stream import mix, seeded_rng, source_stream
 from .urls import shard_sizes
 
@@ -116,6 +117,7 @@ class ShardStream(IterableDataset):
                             kinds=cfg.caption_kinds,
                             draft=cfg.draft,
                             high_bit_depth=cfg.high_bit_depth,
+                            gpu_decode=cfg.gpu_decode,
                         )
                     )
                 except Exception as e:  # corrupt sample: skip, count, log
@@ -131,7 +133,7 @@ class ShardStream(IterableDataset):
                     )
             texts = [e["text"] for e in examples]
             yield {
-                "images": torch.stack([e["image"] for e in examples]),
+                **collate_images(examples, self.image_size),  # images (uint8) or gpu_views (data.gpu_decode)
                 "texts": texts,
                 "tokens": self.tokenizer(texts) if self.tokenizer is not None else None,
                 "label_ids": torch.tensor([e["label_id"] for e in examples], dtype=torch.int64),

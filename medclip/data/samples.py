@@ -55,6 +55,7 @@ def make_example(
     kinds: list[str] | None,
     draft: bool,
     high_bit_depth: str,
+    gpu_decode: bool = False,
 ) -> dict:
     """Decode one raw sample into ``{image (uint8 3xHxW), text, label_id, key}``.
 
@@ -75,5 +76,10 @@ def make_example(
     ext = image_member(sample)
     if ext is None:
         raise ValueError(f"{key}: no image member")
+    if gpu_decode and ext in ("jpg", "jpeg"):  # decoded on the device (medclip/data/gpu_decode.py)
+        from .gpu_decode import jpeg_view
+
+        return {**jpeg_view(sample[ext], aug, rng), "image": None, "text": text, "label_id": label_id(meta, key),
+                "key": key}  # fmt: skip
     img = decode_image(sample[ext], target_size=image_size, draft=draft, high_bit_depth=high_bit_depth)
     return {"image": train_view(img, image_size, aug, rng), "text": text, "label_id": label_id(meta, key), "key": key}

@@ -18,7 +18,7 @@ import torch
 
 from ..config import to_dict
 from ..data.damage import DataHealth
-from ..data.transforms import normalize
+from ..data.gpu_decode import device_images
 from .callbacks import call
 from .config import TrainConfig
 from .distributed import all_reduce, barrier
@@ -195,7 +195,7 @@ class Loop:
         r, dev = self.run, self.run.env.device
         return [
             {
-                "images": normalize(b["images"].to(dev, non_blocking=True), r.mean, r.std),
+                "images": device_images(b, dev, r.mean, r.std),  # CPU-decoded uint8, or data.gpu_decode
                 "label_ids": b["label_ids"].to(dev),
                 "tokens": None if r.cache else b["tokens"].to(dev, non_blocking=True),
                 "text_cached": r.cache.features(b["texts"]) if r.cache else None,
