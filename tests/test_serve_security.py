@@ -226,3 +226,15 @@ def test_unexpected_failure_is_a_plain_500(runtime, monkeypatch):
         assert r.status_code == 500 and r.json() == {"error": {"code": "internal", "message": "internal server error"}}
         assert "secret" not in r.text and "Traceback" not in r.text
         assert json.loads(c.get("/healthz").text)["status"] == "ok"
+
+
+def test_slow_upload_times_out_with_408(runtime):
+    def trickle():
+        yield PNG[:100]
+        time.sleep(1.0)
+        yield PNG[100:]
+
+    with _client(runtime, timeout_s=0.3) as c:
+        r = c.post("/v1/classify?classes=a", content=trickle(), headers={"content-type": "image/png"})
+        assert r.status_code == 408 and r.json()["error"]["code"] == "timeout"
+        assert c.get("/healthz").status_code == 200

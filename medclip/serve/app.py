@@ -226,9 +226,8 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
     async def list_class_sets():
         return {"class_sets": [cs.public() for cs in class_sets().values()], "windows": list(WINDOWS)}
 
-    async def _classify(request: Request):
-        t0 = time.perf_counter()
-        fields, data, obj = await request_parts(request)
+    async def _classify(parts, t0: float):
+        fields, data, obj = parts
         if obj is not None:
             raise ApiError(415, "unsupported_media_type", "classify needs an image: multipart/form-data or a raw body")
         rt = pick_model(fields)
@@ -274,11 +273,11 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
 
     @app.post("/v1/classify")
     async def classify(request: Request):
-        return await bounded(_classify(request), "work")
-
-    async def _embed(request: Request):
         t0 = time.perf_counter()
-        fields, data, obj = await request_parts(request)
+        return await bounded(_classify(await request_parts(request), t0), "work")
+
+    async def _embed(parts, t0: float):
+        fields, data, obj = parts
         if obj is not None:
             fields = {**fields, **{k: v for k, v in obj.items() if k in ("model",)}}
             rt = pick_model(fields)
@@ -315,11 +314,11 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
 
     @app.post("/v1/embed")
     async def embed(request: Request):
-        return await bounded(_embed(request), "work")
-
-    async def _explain(request: Request):
         t0 = time.perf_counter()
-        fields, data, obj = await request_parts(request)
+        return await bounded(_embed(await request_parts(request), t0), "work")
+
+    async def _explain(parts, t0: float):
+        fields, data, obj = parts
         if obj is not None:
             raise ApiError(415, "unsupported_media_type", "explain needs an image: multipart/form-data or a raw body")
         rt = pick_model(fields)
@@ -354,7 +353,8 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
 
     @app.post("/v1/explain")
     async def explain(request: Request):
-        return await bounded(_explain(request), "work")
+        t0 = time.perf_counter()
+        return await bounded(_explain(await request_parts(request), t0), "work")
 
     @app.get("/")
     async def index():
