@@ -13,8 +13,8 @@ on one device (DDP and FSDP2 over a 1-rank process group, so the wrappers' own o
 - ``synthetic``: uint8 images / tokens already on the device (pure compute);
 - ``shards``: the trainer's own loader (:func:`medclip.train.setup.build_loader`) on real webdataset shards
   (``--shards``, default: JPEG shards written to a temp folder at 2x the model resolution), pinned memory;
-- ``gpu-decode``: tar members read on the host, JPEGs decoded / resized / normalised on the device
-  (:mod:`medclip.data.gpu_decode`).
+- ``gpu-decode``: the same loader with ``data.gpu_decode`` (workers read tar members and JPEG headers only;
+  decode / crop / resize / normalise on the device: :mod:`medclip.data.gpu_decode`).
 
 Per combination it prints samples/s, MFU (``medclip.train.flops``; peak from the GPU table or
 ``--peak-tflops``), peak memory (CUDA: ``max_memory_allocated``; CPU: process max RSS, which is cumulative) and
@@ -111,40 +111,12 @@ def shard_batches(shards: Path, cfg, tokenizer, px: int, n_batches: int, device:
     epoch = 0
     while True:
         for b in loader.batches(epoch):
-            yield {k: b[k] for k in ("images", "tokens", "label_ids")}
+            yield {k: b.get(k) for k in ("images", "gpu_views", "tokens", "label_ids")}
         epoch += 1
 
 
-def gpu_decode_batches(shards: Path, batch: int, px: int, tokenizer, device: torch.device):
-    """Raw tar members on the host; decode / resize / normalise on the device (normalised floats)."""
-    from medclip.data.gpu_decode import decode_resize_normalize, to_byte_tensors
-
-    pin = device.type == "cuda"
-    g = torch.Generator().manual_seed(0)
-    while True:
-        for tar_path in sorted(shards.glob("*.tar")):
-            jpgs, caps = [], []
-            with tarfile.open(tar_path) as tar:
-                for m in tar:
-                    if m.name.endswith(".jpg"):
-                        jpgs.append(tar.extractfile(m).read())
-                    elif m.name.endswith(".txt"):
-                        caps.append(tar.extractfile(m).read().decode())
-            for i in range(0, len(jpgs) - batch + 1, batch):
-                imgs = decode_resize_normalize(
-                    to_byte_tensors(jpgs[i : i + batch], pin=pin),
-                    size=px,
-                    mean=MEAN,
-                    std=STD,
-                    device=device,
-                    scale=(0.9, 1.0),
-                    generator=g,
-                )
-                yield {"normalized": imgs, "tokens": tokenizer(caps[i : i + batch]), "label_ids": torch.arange(batch)}
-
-
 def run_one(args, *, compiled: bool, strategy: str, data: str, shards: Path | None) -> dict:
-    from medclip.data.transforms import normalize
+    from medclip.data.gpu_decode import device_images
     from medclip.losses import create_loss
     from medclip.models import create_model
     from medclip.train.config import TrainConfig
@@ -183,10 +155,9 @@ def run_one(args, *, compiled: bool, strategy: str, data: str, shards: Path | No
     total = args.warmup + args.steps
     if data == "synthetic":
         src = synthetic_batches(total, args.batch_size, px, ctx, device)
-    elif data == "shards":
+    else:  # the trainer's loader; gpu-decode: data.gpu_decode (JPEG bytes to the device, decoded there)
+        cfg.data.gpu_decode = data == "gpu-decode"
         src = shard_batches(shards, cfg, tokenizer, px, total, device)
-    else:
-        src = gpu_decode_batches(shards, args.batch_size, px, tokenizer, device)
     use_bf16 = args.precision == "bf16" and strategy != "fsdp"  # FSDP2: bf16 through its MixedPrecisionPolicy
 
     def autocast():
@@ -201,10 +172,7 @@ def run_one(args, *, compiled: bool, strategy: str, data: str, shards: Path | No
             t_start, wait = time.perf_counter(), 0.0
         t0 = time.perf_counter()
         b = next(src)
-        if "normalized" in b:
-            imgs = b["normalized"]
-        else:
-            imgs = normalize(b["images"].to(device, non_blocking=True), MEAN, STD)
+        imgs = device_images(b, device, MEAN, STD)
         x = {
             "images": imgs,
             "tokens": b["tokens"].to(device, non_blocking=True),
