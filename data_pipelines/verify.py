@@ -27,6 +27,7 @@ REQUIRED = {
     "width": int, "height": int,
 }  # fmt: skip
 IMAGE_EXTS = ("jpg", "jpeg", "png")
+TEXT_ONLY_KINDS = {"native", "report"}  # caption kinds of a pairs sample, which may carry no labels
 
 
 def check_meta(meta: dict) -> list[str]:
@@ -36,8 +37,12 @@ def check_meta(meta: dict) -> list[str]:
         return errs
     if meta["modality"] not in MODALITIES:
         errs.append(f"modality {meta['modality']!r} not in {MODALITIES}")
-    if not meta["labels"] or not all(isinstance(x, str) and x for x in meta["labels"]):
-        errs.append("labels must be a non-empty list of strings")
+    if not all(isinstance(x, str) and x for x in meta["labels"]):
+        errs.append("labels must be a list of non-empty strings")
+    elif not meta["labels"] and not (meta["caption_kinds"] and set(meta["caption_kinds"]) <= TEXT_ONLY_KINDS):
+        # an image-text pair without labels carries only its own text (native caption / report captions);
+        # every label-derived sample must name its labels
+        errs.append("labels must be non-empty unless every caption is native or report text")
     if not meta["captions"] or len(meta["captions"]) != len(meta["caption_kinds"]):
         errs.append("captions must be non-empty and parallel to caption_kinds")
     if len(meta["sha256"]) != 64:

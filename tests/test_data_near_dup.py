@@ -74,7 +74,6 @@ def _pairs_source(tmp_path, name, images: dict[str, bytes]) -> dict:
         for fn, data in images.items():
             (d / fn).write_bytes(data)
             w.writerow([fn, f"figure {fn} of a histology slide", "normal"])
-    # a label column: `verify` requires non-empty labels (unlabelled pairs: see docs/data.md)
     return {"type": "pairs", "path": str(d / "t.csv"), "modality": "pathology", "label_column": "label"}
 
 
