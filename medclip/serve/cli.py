@@ -99,7 +99,8 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         runtimes = load_runtimes(args.model, config, pretrained=args.pretrained, device=args.device)
     except (ValueError, FileNotFoundError) as e:
-        print(f"medclip-serve: error: {e}", file=sys.stderr)
+        hint = " (`make demo` trains it)" if "runs/demo/" in str(e) else ""
+        print(f"medclip-serve: error: {e}{hint}", file=sys.stderr)
         return 2
     app = create_app(runtimes, config)
     server = uvicorn.Server(
