@@ -121,3 +121,22 @@ def test_bad_file_shows_a_clear_message(browser, server, tmp_path):
     bomb.write_bytes(dicom_bytes(None, rows=65500, cols=65500))
     msg = _run(browser, server, bomb)
     assert msg.get_attribute("class") == "error" and "pixels" in msg.text
+
+
+def test_suite_preset_and_modality_filter(browser, server, tmp_path):
+    path = tmp_path / "chest.dcm"
+    path.write_bytes(dicom_bytes(demo_pixels("xray", "test", 0)))
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda b: len(Select(b.find_element(By.ID, "classset")).options) > 1)
+    wait.until(lambda b: len(Select(b.find_element(By.ID, "modality")).options) > 1)  # demo/demo preselected
+    assert Select(browser.find_element(By.ID, "classset")).first_selected_option.get_attribute("value") == "demo/demo"
+    Select(browser.find_element(By.ID, "modality")).select_by_value("xray")
+    Select(browser.find_element(By.ID, "window")).select_by_value("lung")
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    browser.find_element(By.ID, "run").click()
+    wait.until(lambda b: b.find_element(By.ID, "overlay").get_attribute("data-drawn") == "1")
+    names = [b.get_attribute("data-name") for b in browser.find_elements(By.CSS_SELECTOR, "#bars .bar")]
+    assert sorted(names) == sorted(["normal chest x-ray", "pneumonia on chest x-ray", "pleural effusion on chest x-ray",
+                                    "cardiomegaly on chest x-ray"])  # fmt: skip
+    assert "window lung" in browser.find_element(By.ID, "meta").text
