@@ -72,6 +72,17 @@ def _run_task(task: ChunkTask) -> dict:
     return write_chunk(task, _W["sources"], _W["captions"], _W["exclude"], _W["cfg"])
 
 
+def use_report_captions(cfg: BuildConfig, sources: dict, *, refresh: bool = False) -> None:
+    """Give the sources with reports the build's ``captions`` settings (one report captioner per backend)."""
+    users = [s for s in sources.values() if hasattr(s, "use_captions")]
+    if users:
+        ccfg = cfg.caption_config()
+        ccfg.refresh = ccfg.refresh or refresh
+        shared: dict = {}
+        for s in users:
+            s.use_captions(ccfg, shared)
+
+
 def read_exclusions(paths: list[str], *, threshold: int | None = None):
     """Read exclusion lists: text (one sha256 per line, ``#`` comments, ``phash <hex>`` lines) or a JSON list.
 
@@ -117,6 +128,7 @@ def build(
     cfg.validate()
     root = Path(out if out is not None else cfg.out)
     sources = make_sources(cfg)
+    use_report_captions(cfg, sources, refresh=refresh)
     plan = plan_build(cfg, sources, refresh=refresh, log=log)
     exclude = read_exclusions(cfg.hygiene.exclude, threshold=cfg.hygiene.near_dup_threshold)
     if not cfg.hygiene.near_dup_exclude:

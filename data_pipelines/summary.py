@@ -26,6 +26,14 @@ def print_summary(report, *, workers: int = 1, log=print) -> None:
         phi = ", ".join(f"{k}={v}" for k, v in st["phi_replaced"].items()) or "none"
         texts = ", ".join(f"{k}={v}" for k, v in st["texts"].items()) or "none"
         log(f"  pairs {name}: texts {texts}; identifiers replaced: {phi}; report fallbacks {st['report_fallbacks']}")
+        rc = st.get("report_captions")
+        if rc:
+            why = ", ".join(f"{k}={v}" for k, v in rc["failure_reasons"].items()) or "none"
+            log(
+                f"  pairs {name} report captions: backend={rc['backend']} reports={rc['reports']} "
+                f"llm_calls={rc['llm_calls']} cache_hits={rc['cache_hits']} fallbacks={rc['fallbacks']} "
+                f"validation_failures={rc['validation_failures']} ({why})"
+            )
     for split, mix in sorted((getattr(report, "mixing", None) or {}).items()):
         parts = ", ".join(f"{s}={m['kept']}/{m['available']}" for s, m in mix.items())
         log(f"  mix ({split}, kept/available): {parts}")

@@ -28,7 +28,7 @@ from string import Template
 
 from medclip.config import ConfigError
 
-from ..deid import merge_counts, scrub
+from ..deid import ScrubResult, merge_counts, scrub
 from .cache import BankCache, cache_key
 from .config import CaptionConfig
 from .llm import LLMError, caption_backends, make_llm
@@ -149,9 +149,14 @@ class ReportCaptioner:
             }
         )  # fmt: skip
 
-    def captions(self, report: str, n: int) -> ReportCaptions:
-        """The captions of one report (scrubbed first, then cached / generated / extracted)."""
-        s = scrub(report or "")
+    def captions(self, report: str | ScrubResult, n: int) -> ReportCaptions:
+        """The captions of one report (scrubbed first, then cached / generated / extracted).
+
+        ``report`` may be the :class:`~data_pipelines.deid.ScrubResult` of a report the caller already
+        scrubbed (the pairs source does): it is used as is instead of scrubbing the text a second time. Only
+        a ``ScrubResult`` skips the scrub, so raw text can never reach the cache or an endpoint this way.
+        """
+        s = report if isinstance(report, ScrubResult) else scrub(report or "")
         digest = hashlib.sha256(s.text.encode()).hexdigest()
         self._add(reports=1, phi=s.counts)
         if not self.uses_llm:
@@ -269,7 +274,7 @@ def _rules_captioner(hedges: str, min_words: int) -> ReportCaptioner:
     return ReportCaptioner(backend="rules", hedges=hedges, min_words=min_words)
 
 
-def report_to_captions(report: str, n: int, backend: str | None = None, **kwargs) -> ReportCaptions:
+def report_to_captions(report: str | ScrubResult, n: int, backend: str | None = None, **kwargs) -> ReportCaptions:
     """Captions of one report; ``kwargs`` go to :class:`ReportCaptioner` (``cfg``, ``llm``, ``hedges``...).
 
     Without ``cfg`` the backend is ``rules``. An LLM backend needs ``cfg`` (model, endpoint, cache). For many

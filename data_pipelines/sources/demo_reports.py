@@ -20,7 +20,7 @@ import numpy as np
 
 from .base import Item, Loaded, register_source
 from .demo import DEMO_CLASSES, render
-from .pairs_text import PairRef, TextStats, process_many
+from .pairs_text import CaptionSettings, PairRef, TextStats, process_many
 
 SEED_OFFSET = 1_000_003  # images differ from the demo source's (same classes, other draws)
 
@@ -119,7 +119,7 @@ def make_report(seed: int, cls: int, index: int) -> str:
 
 
 @register_source("demo_reports", DemoReportsConfig, kind="pairs")
-class DemoReportsSource:
+class DemoReportsSource(CaptionSettings):
     """Demo images with procedural reports (text kind ``report``) and their class labels."""
 
     def __init__(self, name: str, cfg: DemoReportsConfig, *, seed: int) -> None:
@@ -132,6 +132,7 @@ class DemoReportsSource:
         texts = process_many(
             [(make_report(self.seed, ci, i), "report") for ci, i in keys],
             stats=self.stats,
+            captioner=self.report_captioner(self.cfg.report_backend) if keys else None,
             n_report_captions=self.cfg.n_report_captions,
             report_backend=self.cfg.report_backend,
         )

@@ -33,7 +33,7 @@ from pathlib import Path
 from ..imageio import decode_bytes
 from .base import Item, Loaded, Skip, SkipError, hashed_id, normalize_modality, register_source
 from .pairs_readers import FORMATS, INLINE, detect_format, dig, first, image_value, make_reader
-from .pairs_text import TEXT_KINDS, EmptyText, PairRef, TextStats, process_many
+from .pairs_text import TEXT_KINDS, CaptionSettings, EmptyText, PairRef, TextStats, process_many
 
 
 @dataclass
@@ -101,8 +101,13 @@ def _template(template: str, row: dict) -> str | None:
 
 
 @register_source("pairs", PairsSourceConfig, kind="pairs")
-class PairsSource:
-    """Rows of image-text pairs; text is processed at enumeration, images are loaded in the workers."""
+class PairsSource(CaptionSettings):
+    """Rows of image-text pairs; text is processed at enumeration, images are loaded in the workers.
+
+    Reports are captioned by one :class:`~data_pipelines.captions.reports.ReportCaptioner` per backend and
+    build, made from the build's ``captions`` settings (endpoint, model, cache, attempts, concurrency):
+    :meth:`use_captions`, called by :func:`data_pipelines.build.build`.
+    """
 
     def __init__(self, name: str, cfg: PairsSourceConfig, *, seed: int = 0) -> None:
         self.name, self.cfg = name, cfg
@@ -149,6 +154,7 @@ class PairsSource:
             process_many(
                 jobs,
                 stats=self.stats,
+                captioner=self.report_captioner(c.report_backend) if any(k == "report" for _, k in jobs) else None,
                 n_report_captions=c.n_report_captions,
                 report_backend=c.report_backend,
                 keep_report=c.keep_report,
