@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -153,6 +154,9 @@ def cli(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         main(argv)
+    except BrokenPipeError:  # `medclip-eval --list-suites | grep -q demo`: the reader left early, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except (ConfigError, ValueError, FileNotFoundError, OSError) as e:
         lines = [ln for ln in str(e).splitlines() if ln.strip()]  # DataLoader workers add a traceback
         print(f"medclip-eval: error: {lines[-1].strip() if lines else type(e).__name__}", file=sys.stderr)
