@@ -31,10 +31,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 import medclip  # noqa: E402
-from medclip.adapters.valsplit import ValSplit  # noqa: E402
 from medclip.config import load_config  # noqa: E402
-from medclip.prompt.config import FewShotMethodConfig  # noqa: E402
-from medclip.prompt.fit import fit_fewshot, prior_weights  # noqa: E402
+from medclip.fewshot.config import FewShotMethodConfig  # noqa: E402
+from medclip.fewshot.fit import fit_fewshot, prior_weights  # noqa: E402
+from medclip.fewshot.valsplit import ValSplit  # noqa: E402
 from zeroshot.data import resolve_items  # noqa: E402
 from zeroshot.fewshot.features import FeatureStore  # noqa: E402
 from zeroshot.fewshot.sampler import dassl_fewshot  # noqa: E402

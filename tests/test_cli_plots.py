@@ -6,10 +6,11 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from medclip.fewshot import METHODS
 from zeroshot import plots
-from zeroshot.fewshot.cli import ALL
 from zeroshot.fewshot.report import plot_curves
 
+ALL = tuple(METHODS)  # every registered few-shot method, in registry order
 KS = [1, 2, 4, 8, 16]
 
 

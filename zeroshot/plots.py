@@ -23,12 +23,13 @@ _MARKERS = "osD^vP*X<>hp"
 def method_style(method: str) -> dict:
     """Colour, marker and line style of a few-shot method, the same in every figure.
 
-    Methods of ``medclip.prompt.config.METHODS`` keep their position's style; any other name gets a style from
-    a hash of the name (stable across runs).
+    Methods of the registry ``medclip.fewshot.METHODS`` keep their position's style; any other name gets a style
+    from a hash of the name (stable across runs).
     """
-    from medclip.prompt.config import METHODS as ALL  # the library's method list (no import of the CLI)
+    from medclip.fewshot import METHODS  # the library's method registry (no import of the CLI)
 
-    i = ALL.index(method) if method in ALL else len(ALL) + zlib.crc32(method.encode()) % 64
+    names = tuple(METHODS)
+    i = names.index(method) if method in names else len(names) + zlib.crc32(method.encode()) % 64
     return {"color": _PALETTE[i % len(_PALETTE)], "marker": _MARKERS[i % len(_MARKERS)], "ls": "-"}
 
 

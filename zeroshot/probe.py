@@ -1,5 +1,5 @@
 """Linear probe on frozen image features, using the few-shot engineer's
-:func:`medclip.adapters.linear_probe.fit_linear_probe` (logistic regression, C chosen on a validation split).
+:func:`medclip.fewshot.methods.linear_probe.fit_linear_probe` (logistic regression, C chosen on a validation split).
 
 A dataset takes part when its suite entry names ``probe_train`` and ``probe_val`` (same layout and classes as
 the dataset); the dataset's own evaluation split is the test set.
@@ -16,7 +16,7 @@ from .evaluate import EvalOptions, encode_images, limit
 
 def linear_probe(model, preprocess, suite, ds, *, device, opts: EvalOptions, max_samples: int | None = 4000) -> dict:
     """Fit on ``probe_train``, choose C on ``probe_val``, report accuracy on the dataset's own split."""
-    from medclip.adapters.linear_probe import fit_linear_probe
+    from medclip.fewshot.methods.linear_probe import fit_linear_probe
 
     if not ds.probe_train or not ds.probe_val or ds.multilabel:
         return {"name": ds.name, "status": "skipped", "message": "no probe_train/probe_val in the suite"}
