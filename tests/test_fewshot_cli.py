@@ -4,42 +4,15 @@ import json
 
 import numpy as np
 import pytest
-import yaml
-from PIL import Image
+from fewshot_fixtures import CLASSES, write_color_suite
 
 from zeroshot.fewshot.cli import cli
-
-CLASSES = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("fs")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 6), ("val", 4), ("test", 3)):
-        for name, rgb in CLASSES.items():
-            d = root / "data" / split / name
-            d.mkdir(parents=True)
-            for i in range(n):
-                img = np.clip(np.array(rgb) + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{i}.png")
-    spec = {
-        "name": "tiny",
-        "data_root": str(root / "data"),
-        "datasets": [
-            {
-                "name": "colors",
-                "modality": "other",
-                "layout": "imagefolder",
-                "path": "test",
-                "probe_train": "train",
-                "probe_val": "val",
-                "templates": ["a {} image."],
-                "classes": [{"name": c} for c in CLASSES],
-            }
-        ],
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    write_color_suite(root, {"train": 6, "val": 4, "test": 3}, noise=25, size=40)
     bank = {c: [f"a photo showing {c} color, variant {i}." for i in range(4)] for c in CLASSES}
     (root / "bank.json").write_text(json.dumps(bank))
     return root

@@ -5,43 +5,17 @@ import json
 
 import numpy as np
 import pytest
-import yaml
-from PIL import Image
+from fewshot_fixtures import write_color_suite
 
 from zeroshot.fewshot.cli import cli
 
-CLASSES = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 FAST = ["linear_probe.Cs=[1.0,0.01]", "linear_probe.n_bisect=1", "feature_views=1"]
 
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("fs_paired")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 4), ("val", 3), ("test", 4)):
-        for name, rgb in CLASSES.items():
-            d = root / "data" / split / name
-            d.mkdir(parents=True)
-            for i in range(n):
-                img = np.clip(np.array(rgb) + rng.normal(0, 60, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{i}.png")
-    spec = {
-        "name": "tiny",
-        "data_root": str(root / "data"),
-        "datasets": [
-            {
-                "name": "colors",
-                "modality": "other",
-                "layout": "imagefolder",
-                "path": "test",
-                "probe_train": "train",
-                "probe_val": "val",
-                "templates": ["a {} image."],
-                "classes": [{"name": c} for c in CLASSES],
-            }
-        ],
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    write_color_suite(root, {"train": 4, "val": 3, "test": 4}, noise=60, size=32)
     return root
 
 

@@ -16,11 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-import yaml
-from PIL import Image
+from fewshot_fixtures import write_color_suite
 
 import medclip
 
@@ -41,33 +39,9 @@ def _doc_blocks() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("fsplug")
-    rng = np.random.default_rng(0)
-    colors = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
-    for split, n in (("train", 3), ("val", 2), ("test", 4)):
-        for name, rgb in colors.items():
-            d = root / "data" / split / name
-            d.mkdir(parents=True)
-            for i in range(n):
-                img = np.clip(np.array(rgb) + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{i}.png")
-    spec = {
-        "name": "tiny",
-        "data_root": str(root / "data"),
-        "datasets": [
-            {
-                "name": "colors",
-                "modality": "other",
-                "layout": "imagefolder",
-                "path": "test",
-                "probe_train": "train",
-                "probe_val": "val",
-                "templates": ["a {} image.", "{}"],
-                "classes": [{"name": c} for c in colors],
-            }
-        ],
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    return root / "tiny.yaml"
+    return write_color_suite(
+        root, {"train": 3, "val": 2, "test": 4}, noise=40, size=32, templates=("a {} image.", "{}")
+    )
 
 
 def _sh(args, cwd, pythonpath=None) -> subprocess.CompletedProcess:
