@@ -7,7 +7,8 @@ Layout (one concept per file):
 * :mod:`.config`: :class:`FewShotMethodConfig` (common fields + the sections the methods register);
 * :mod:`.fit`: ``fit_fewshot`` / ``transfer`` over the registry;
 * shared machinery: :mod:`.splice` (prompted text encoding for open_clip and HF text towers),
-  :mod:`.learner` (the CoOp-family base), :mod:`.engine` + :mod:`.schedule` (the Dassl training loop),
+  :mod:`.learner` (the CoOp-family base), :mod:`.head` (the base of CLIP-Adapter / Tip-Adapter-F),
+  :mod:`.engine` + :mod:`.schedule` (the Dassl training loop),
   :mod:`.losses`, :mod:`.selection`, :mod:`.vmf`, :mod:`.bank` (prompt banks), :mod:`.valsplit`.
 
 Adding a method is one file (see ``docs/fewshot.md``). Attributes are imported on first use.

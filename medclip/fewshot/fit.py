@@ -39,42 +39,6 @@ def build_prompt_learner(
     return method.build(cfg, model, tokenizer, classnames, bank=bank, seed=seed, prior_weights=prior_weights)
 
 
-def fit_inputs(
-    cfg,
-    model,
-    tokenizer,
-    classnames: Sequence[str],
-    *,
-    train_views: torch.Tensor,
-    train_labels: torch.Tensor,
-    val: ValSplit,
-    bank: dict | None = None,
-    seed: int = 0,
-    features: Callable | None = None,
-    class_prompts: Sequence[Sequence[str]] | None = None,
-) -> FitInputs:
-    """The :class:`FitInputs` of one fit (the prior is encoded only for methods with ``uses_prior``)."""
-    views = train_views if train_views.dim() == 3 else train_views.unsqueeze(0)
-    prior = None
-    if method_meta(cfg.method)["uses_prior"]:
-        prior = prior_weights(cfg, model, tokenizer, classnames, class_prompts)
-    return FitInputs(
-        cfg=cfg,
-        model=model,
-        tokenizer=tokenizer,
-        classnames=list(classnames),
-        views=views,
-        source=features if features is not None else views,
-        labels=train_labels,
-        val=val,
-        bank=bank,
-        seed=seed,
-        class_prompts=class_prompts,
-        scale=frozen_scale(model),
-        prior=prior,
-    )
-
-
 def fit_fewshot(
     cfg,
     model,
@@ -107,18 +71,24 @@ def fit_fewshot(
     require_val(val)
     method = get_method(cfg.method)
     torch.manual_seed(seed)
-    inp = fit_inputs(
-        cfg,
-        model,
-        tokenizer,
-        classnames,
-        train_views=train_views,
-        train_labels=train_labels,
+    views = train_views if train_views.dim() == 3 else train_views.unsqueeze(0)
+    prior = None
+    if method_meta(cfg.method)["uses_prior"]:  # the prior is encoded only for the methods that use it
+        prior = prior_weights(cfg, model, tokenizer, classnames, class_prompts)
+    inp = FitInputs(
+        cfg=cfg,
+        model=model,
+        tokenizer=tokenizer,
+        classnames=list(classnames),
+        views=views,
+        source=features if features is not None else views,
+        labels=train_labels,
         val=val,
         bank=bank,
         seed=seed,
-        features=features,
         class_prompts=class_prompts,
+        scale=frozen_scale(model),
+        prior=prior,
     )
     return method.fit(inp)
 
@@ -140,4 +110,4 @@ def transfer(
     return get_method(cfg.method).transfer(predictor, cfg, model, tokenizer, classnames, class_prompts)
 
 
-__all__ = ["Predictor", "build_prompt_learner", "fit_fewshot", "fit_inputs", "prior_weights", "transfer"]
+__all__ = ["Predictor", "build_prompt_learner", "fit_fewshot", "prior_weights", "transfer"]

@@ -11,6 +11,7 @@ inside a learner, so features can be cached). Its contract with the training loo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -106,8 +107,13 @@ class PromptLearner(nn.Module):
         """Unit-norm prompted class features ``(C, d)`` in float32."""
         return F.normalize(self.text.encode(self.ctx).float(), dim=-1)
 
+    def logits_and_weights(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, w)``: the logits ``s·f·wᵀ`` ``(B, C)`` and the prompted class features ``w`` they use."""
+        w = self.class_features()
+        return self.scale * F.normalize(f.float(), dim=-1) @ w.t(), w
+
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.scale * F.normalize(f.float(), dim=-1) @ self.class_features().t()
+        return self.logits_and_weights(f)[0]
 
     def loss(self, f: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         ce = F.cross_entropy(self(f), y)
@@ -141,6 +147,11 @@ def prompt_kwargs(cfg, seed: int = 0) -> dict:
         text_dropout=p.text_dropout,
         seed=seed,
     )
+
+
+def section_kwargs(cfg, section: str) -> dict:
+    """A method's config section (``cfg.<section>``, a dataclass) as the learner's keyword arguments."""
+    return dataclasses.asdict(getattr(cfg, section))
 
 
 class PromptMethod(FewShotMethod):

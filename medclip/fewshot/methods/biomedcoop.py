@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..bank import encode_texts, select_bank
-from ..learner import PromptLearner, PromptMethod, prompt_kwargs, require_bank
+from ..learner import PromptLearner, PromptMethod, prompt_kwargs, require_bank, section_kwargs
 from ..losses import kd_loss, sccm_loss
 from ..registry import register_method
 from ..selection import select_prompts
@@ -72,8 +72,7 @@ class BiomedCoOp(PromptLearner):
         return self.scale * f @ t_sel.t(), keep
 
     def loss(self, f, y):
-        w = self.class_features()
-        z = self.scale * F.normalize(f.float(), dim=-1) @ w.t()
+        z, w = self.logits_and_weights(f)
         z_t, keep = self.teacher_logits(f)
         ce = F.cross_entropy(z, y)
         sccm = sccm_loss(w, self.t_all)
@@ -120,18 +119,11 @@ class BiomedCoOpMethod(PromptMethod):
     """BiomedCoOp: needs a prompt bank."""
 
     def build(self, cfg, model, tokenizer, classnames, *, bank=None, seed=0, prior_weights=None) -> BiomedCoOp:
-        b = cfg.biomedcoop
         return BiomedCoOp(
             model,
             tokenizer,
             classnames,
             bank=require_bank(bank, cfg.method),
-            n_prompts=b.n_prompts,
-            lambda_sccm=b.lambda_sccm,
-            lambda_kdsp=b.lambda_kdsp,
-            tau=b.tau,
-            selection_mode=b.selection_mode,
-            kd_reduction=b.kd_reduction,
-            bank_dedupe=b.bank_dedupe,
+            **section_kwargs(cfg, "biomedcoop"),
             **prompt_kwargs(cfg, seed),
         )

@@ -9,11 +9,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..engine import optim_kwargs, train_learner
+from ..head import FeatureHead
 from ..learner import frozen_scale, prior_weights
 from ..registry import FewShotMethod, FitInputs, Predictor, register_method
 
 
-class ClipAdapter(nn.Module):
+class ClipAdapter(FeatureHead):
     """``A = Linear(d→d/r) → ReLU → Linear(d/r→d) → ReLU`` (no biases), mixed with the input feature.
 
     ``variant="biomedcoop"``: ``f' = α·A(f) + (1−α)·f`` on the normalized feature, no renormalization.
@@ -39,7 +40,7 @@ class ClipAdapter(nn.Module):
         reduction: int = 4,
         variant: str = "biomedcoop",
     ) -> None:
-        super().__init__()
+        super().__init__(text_weights, scale)
         if variant not in ("biomedcoop", "original"):
             raise ValueError(f"variant must be biomedcoop or original, got {variant!r}")
         d = text_weights.shape[1]
@@ -49,12 +50,7 @@ class ClipAdapter(nn.Module):
             nn.Linear(d // reduction, d, bias=False),
             nn.ReLU(inplace=True),
         )
-        self.register_buffer("text_weights", text_weights.float().clone(), persistent=False)
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()).clone(), persistent=False)
         self.alpha, self.variant = float(alpha), variant
-
-    def set_mode(self, training: bool) -> None:
-        self.train(training)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         f = f.float()
@@ -64,13 +60,6 @@ class ClipAdapter(nn.Module):
         else:
             mixed = F.normalize(self.alpha * self.adapter(f) + (1 - self.alpha) * f, dim=-1)
         return self.scale * mixed @ self.text_weights.t()
-
-    def loss(self, f, y):
-        ce = F.cross_entropy(self(f), y)
-        return {"loss": ce, "ce": ce}
-
-    def backward(self, out, scaler=None) -> None:
-        (scaler.scale(out["loss"]) if scaler is not None else out["loss"]).backward()
 
     @torch.no_grad()
     def predict_logits(self, feats: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..learner import PromptLearner, PromptMethod, prompt_kwargs
+from ..learner import PromptLearner, PromptMethod, prompt_kwargs, section_kwargs
 from ..losses import kg_loss
 from ..registry import register_method
 
@@ -39,8 +39,7 @@ class KgCoOp(PromptLearner):
         self._register_zero_shot(anchor_weights)
 
     def loss(self, f, y):
-        w = self.class_features()
-        z = self.scale * F.normalize(f.float(), dim=-1) @ w.t()
+        z, w = self.logits_and_weights(f)
         ce = F.cross_entropy(z, y)
         kg = kg_loss(w, self.w0, self.distance)
         return {"loss": ce + self.weight * kg, "ce": ce, "kg": kg}
@@ -59,13 +58,11 @@ class KgCoOpMethod(PromptMethod):
     """KgCoOp: the zero-shot prior (``cfg.zs_prior``) is the anchor."""
 
     def build(self, cfg, model, tokenizer, classnames, *, bank=None, seed=0, prior_weights=None) -> KgCoOp:
-        k = cfg.kgcoop
         return KgCoOp(
             model,
             tokenizer,
             classnames,
-            weight=k.weight,
-            distance=k.distance,
             anchor_weights=prior_weights,
+            **section_kwargs(cfg, "kgcoop"),
             **prompt_kwargs(cfg, seed),
         )

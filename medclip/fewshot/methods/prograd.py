@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..learner import PromptLearner, PromptMethod, prompt_kwargs
+from ..learner import PromptLearner, PromptMethod, prompt_kwargs, section_kwargs
 from ..losses import prograd_kl, prograd_project
 from ..registry import register_method
 
@@ -75,7 +75,11 @@ class ProGradMethod(PromptMethod):
     """ProGrad: the zero-shot prior (``cfg.zs_prior``) is the teacher."""
 
     def build(self, cfg, model, tokenizer, classnames, *, bank=None, seed=0, prior_weights=None) -> ProGrad:
-        g = cfg.prograd
         return ProGrad(
-            model, tokenizer, classnames, lam=g.lam, T=g.T, teacher_weights=prior_weights, **prompt_kwargs(cfg, seed)
+            model,
+            tokenizer,
+            classnames,
+            teacher_weights=prior_weights,
+            **section_kwargs(cfg, "prograd"),
+            **prompt_kwargs(cfg, seed),
         )

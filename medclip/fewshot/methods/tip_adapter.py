@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...config import ConfigError
+from ..head import FeatureHead
 from ..registry import FewShotMethod, FitInputs, Predictor, register_method
 from ..valsplit import ValSplit, require_val
 
@@ -78,36 +79,24 @@ def build_cache(view_feats: torch.Tensor, labels: torch.Tensor, num_classes: int
     return keys, F.one_hot(labels.long(), num_classes).float()
 
 
-class TipAdapterF(nn.Module):
+class TipAdapterF(FeatureHead):
     """Tip-Adapter-F: the cache keys become a trainable ``Linear`` (weight initialized with F)."""
 
     name = "tip_adapter_f"
 
     def __init__(self, keys, values, text_weights, scale, *, residual_ratio: float = 1.0, sharpness: float = 1.0):
-        super().__init__()
+        super().__init__(text_weights, scale)
         self.cache_keys = nn.Linear(keys.shape[1], keys.shape[0], bias=False)
         with torch.no_grad():
             self.cache_keys.weight.copy_(keys.float())
         self.register_buffer("values", values.float().clone(), persistent=False)
-        self.register_buffer("text_weights", text_weights.float().clone(), persistent=False)
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()).clone(), persistent=False)
         self.residual_ratio, self.sharpness = float(residual_ratio), float(sharpness)
-
-    def set_mode(self, training: bool) -> None:
-        self.train(training)
 
     def forward(self, f):
         f = F.normalize(f.float(), dim=-1)
         affinity = self.cache_keys(f)
         cache = torch.exp(-self.sharpness * (1 - affinity)) @ self.values
         return self.scale * f @ self.text_weights.t() + self.residual_ratio * cache
-
-    def loss(self, f, y):
-        ce = F.cross_entropy(self(f), y)
-        return {"loss": ce, "ce": ce}
-
-    def backward(self, out, scaler=None) -> None:
-        (scaler.scale(out["loss"]) if scaler is not None else out["loss"]).backward()
 
     @torch.no_grad()
     def val_accuracy(self, val: ValSplit) -> float:

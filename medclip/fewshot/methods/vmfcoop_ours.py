@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..bank import encode_texts, select_bank
-from ..learner import PromptLearner, PromptMethod, prompt_kwargs, require_bank
+from ..learner import PromptLearner, PromptMethod, prompt_kwargs, require_bank, section_kwargs
 from ..registry import register_method
 from ..vmf import fit_vmf
 
@@ -116,8 +116,7 @@ class VmfCoOpOurs(PromptLearner):
         self.sce_mode, self.anchor_weighting = sce_mode, anchor_weighting
 
     def loss(self, f, y):
-        w = self.class_features()
-        z = self.scale * F.normalize(f.float(), dim=-1) @ w.t()
+        z, w = self.logits_and_weights(f)
         sce = symmetric_ce_loss(z, y, self.sce_mode)
         sa = semantic_anchor_loss(w, self.mu, self.kappa, self.anchor_weighting)
         sc = spherical_contrastive_loss(w, self.mu, self.tau_sc)
@@ -143,18 +142,11 @@ class VmfCoOpOursMethod(PromptMethod):
     """vmfcoop_ours: needs a prompt bank; settings in ``cfg.vmf``."""
 
     def build(self, cfg, model, tokenizer, classnames, *, bank=None, seed=0, prior_weights=None) -> VmfCoOpOurs:
-        v = cfg.vmf
         return VmfCoOpOurs(
             model,
             tokenizer,
             classnames,
             bank=require_bank(bank, cfg.method),
-            lambda_sa=v.lambda_sa,
-            lambda_sc=v.lambda_sc,
-            tau_sc=v.tau_sc,
-            sce_mode=v.sce_mode,
-            anchor_weighting=v.anchor_weighting,
-            dedupe=v.dedupe,
-            newton_steps=v.newton_steps,
+            **section_kwargs(cfg, "vmf"),
             **prompt_kwargs(cfg, seed),
         )
