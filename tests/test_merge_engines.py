@@ -17,13 +17,7 @@ PROMPTS = [["a chest x-ray", "a radiograph of the chest"], ["a brain mri"], ["a 
 KINDS = ["medclip-tiny", "medclip-tiny-hf"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matmuls: one thread is faster and immune to oversubscription on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _perturb(model, scale=0.05, seed=1, prefix=""):

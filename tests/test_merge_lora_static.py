@@ -15,13 +15,7 @@ from medclip.merge.pair import MergePair
 PROMPTS = [["a chest x-ray"], ["a brain mri", "an mri of the head"], ["a fundus photo"]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matmuls: one thread is faster and immune to oversubscription on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _lora_expert(name, rank=4):

@@ -1,13 +1,11 @@
 """End to end: tiny shards -> make_expert (full and LoRA) -> medclip-merge report, checked independently."""
 
-import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from merge_fixtures import write_split, write_suite
 
 import medclip
 from medclip.merge.config import ALL_METHODS
@@ -18,49 +16,15 @@ from zeroshot.merging.data import load_images, modality_view
 from zeroshot.merging.protocol import error_reduction, mce
 from zeroshot.suites import load_suite
 
-CLASSES = [("xray", "normal"), ("xray", "pneumonia"), ("mri", "normal"), ("mri", "brain tumor")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matmuls: one thread is faster and immune to oversubscription on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _write_split(folder, n_per_class, seed):
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    with tarfile.open(folder / f"{folder.name}-000000.tar", "w") as tf:
-        i = 0
-        for _rep in range(n_per_class):
-            for c, (mod, label) in enumerate(CLASSES):
-                level = 60 + 120 * (c % 2)
-                img = np.clip(rng.normal(level, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
-                buf = io.BytesIO()
-                Image.fromarray(img).save(buf, format="PNG")
-                meta = {"labels": [label], "modality": mod, "captions": [label], "split": folder.name}
-                for ext, data in (("png", buf.getvalue()), ("json", json.dumps(meta).encode())):
-                    info = tarfile.TarInfo(f"tiny-{i:09d}.{ext}")
-                    info.size = len(data)
-                    tf.addfile(info, io.BytesIO(data))
-                i += 1
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("merge")
     for split, n, seed in (("train", 6, 0), ("val", 3, 1), ("test", 4, 2)):
-        _write_split(root / "shards" / split, n, seed)
-    classes = "\n".join(f"      - {{name: {lab} {mod}, modality: {mod}, match: [{lab}]}}" for mod, lab in CLASSES)
-    suite = root / "suite.yaml"
-    suite.write_text(
-        f"name: tiny\ndata_root: {root / 'shards'}\ntemplate_sets:\n  t: ['a photo of {{}}.', '{{}}']\n"
-        f"datasets:\n  - name: demo\n    modality: mixed\n    layout: shards\n    path: test\n"
-        f"    template_set: t\n    classes:\n{classes}\n"
-    )
+        write_split(root / "shards" / split, n, seed)
+    suite = write_suite(root)
     torch.manual_seed(0)
     model, _, _ = medclip.create_model("medclip-tiny")
     base = root / "base.pt"

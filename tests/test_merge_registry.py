@@ -22,12 +22,7 @@ PROMPTS = [["a chest x-ray", "a radiograph of the chest"], ["a brain mri"], ["a 
 N = 12
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

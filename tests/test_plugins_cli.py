@@ -1,7 +1,6 @@
 """Plug-ins through the real console scripts (subprocesses): a merge method and a caption backend, each one
 new file declared in its entry-point group, are run by name; ``medclip-merge`` takes open_clip-style specs."""
 
-import io
 import json
 import os
 import shutil
@@ -11,10 +10,9 @@ import tarfile
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from merge_fixtures import write_split, write_suite
 
 import medclip
 from medclip.export import cli as export_cli
@@ -24,7 +22,6 @@ from zeroshot.merging.data import load_images, modality_view
 from zeroshot.suites import load_suite
 
 BIN = Path(sys.executable).parent
-CLASSES = [("xray", "normal"), ("xray", "pneumonia"), ("mri", "normal"), ("mri", "brain tumor")]
 TINY = ["--quiet", "expert_modality=xray", "corruptions=[]", "novel_max_samples=4", "threads=1"]
 
 
@@ -44,34 +41,12 @@ def _sh(cmd, args, env, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / cmd), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def _write_split(folder: Path, n_per_class: int, seed: int) -> None:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    with tarfile.open(folder / f"{folder.name}-000000.tar", "w") as tf:
-        for i in range(n_per_class * len(CLASSES)):
-            mod, label = CLASSES[i % len(CLASSES)]
-            img = np.clip(rng.normal(60 + 120 * (i % 2), 40, (64, 64, 3)), 0, 255).astype(np.uint8)
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            meta = {"labels": [label], "modality": mod, "captions": [label], "split": folder.name}
-            for ext, data in (("png", buf.getvalue()), ("json", json.dumps(meta).encode())):
-                member = tarfile.TarInfo(f"tiny-{i:09d}.{ext}")
-                member.size = len(data)
-                tf.addfile(member, io.BytesIO(data))
-
-
 @pytest.fixture(scope="module")
 def merge_setup(tmp_path_factory):
     """A 4-class suite (test split only), a base and a visually fine-tuned expert checkpoint."""
     root = tmp_path_factory.mktemp("plugin_merge")
-    _write_split(root / "shards" / "test", 3, 2)
-    classes = "\n".join(f"      - {{name: {lab} {mod}, modality: {mod}, match: [{lab}]}}" for mod, lab in CLASSES)
-    suite = root / "suite.yaml"
-    suite.write_text(
-        f"name: tiny\ndata_root: {root / 'shards'}\ntemplate_sets:\n  t: ['a photo of {{}}.', '{{}}']\n"
-        f"datasets:\n  - name: demo\n    modality: mixed\n    layout: shards\n    path: test\n"
-        f"    template_set: t\n    classes:\n{classes}\n"
-    )
+    write_split(root / "shards" / "test", 3, 2)
+    suite = write_suite(root)
     torch.manual_seed(0)
     model, _, _ = medclip.create_model("medclip-tiny")
     base_sd = {k: v.clone() for k, v in model.state_dict().items()}
