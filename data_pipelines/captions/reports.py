@@ -73,6 +73,10 @@ class ReportCaptions:
     report_sha256: str = ""
 
 
+# report sentences repeat across reports ("No pneumothorax."): the (pure) finding test is memoised
+_asserts_finding = functools.lru_cache(maxsize=1 << 16)(asserts_finding)
+
+
 class ReportCaptioner:
     """Report-to-caption converter with a cache, an LLM backend and counters (thread-safe).
 
@@ -134,7 +138,7 @@ class ReportCaptioner:
         """The rule extractor's captions of an already scrubbed report."""
         return extract_captions(
             scrubbed, n, hedges=self.hedges, min_words=self.min_words, max_words=self.cfg.max_words,
-            positive=asserts_finding, near_dup_jaccard=self.cfg.near_dup_jaccard, pairs=pairs,
+            positive=_asserts_finding, near_dup_jaccard=self.cfg.near_dup_jaccard, pairs=pairs,
         )  # fmt: skip
 
     def _key(self, digest: str, n: int) -> str:

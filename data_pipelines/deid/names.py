@@ -58,6 +58,48 @@ CRED_RE = re.compile(
     rf"(?P<v>(?:(?:{INITIAL}[ \t]?){{1,2}}|{NW}[ \t]+(?:{INITIAL}[ \t]?)?)?{NW})(?=,?[ \t]*{_CRED}(?![A-Za-z]))"
 )
 
+_CRED_HIT = re.compile(rf"{_CRED}(?![A-Za-z])")
+
+
+def _cred_matches(text: str) -> Iterator[re.Match]:
+    """``CRED_RE.finditer(text)``, scanning only the lines that hold a credential (speed only).
+
+    No part of ``CRED_RE`` matches a newline, so each match lies inside one line, needs a credential on that
+    line, and is found the same way by a scan of that line alone (a newline and the end of the text are
+    alike to its look-aheads).
+    """
+    done = -1  # end of the last line scanned
+    for h in _CRED_HIT.finditer(text):
+        start = text.rfind("\n", 0, h.start()) + 1
+        if start <= done:
+            continue
+        end = text.find("\n", h.start())
+        done = end = len(text) if end < 0 else end
+        yield from CRED_RE.finditer(text, start, end)
+
+
+_CUE_BY_WORDS = (
+    "signed", "dictated", "read", "reviewed", "transcribed", "interpreted", "referred", "verified", "approved",
+    "performed", "discussed", "communicated", "called", "reported", "conveyed", "d/w", "notified", "paged", "spoke",
+    "attn", "attention", "c/o", "wife", "husband", "spouse", "partner", "son", "daughter", "mother", "father",
+    "brother", "sister", "nurse", "caregiver", "guardian", "friend", "neighbo",
+)  # fmt: skip
+
+
+def _may_match(rx: re.Pattern, text: str) -> bool:
+    """False only when ``rx`` cannot match ``text`` (speed only): every TITLE_RE match holds a title, every
+    CUE_COLON_RE match a ``:`` or ``=``, every CUE_BY_RE match a cue word (checked in the lower-cased text,
+    for ASCII text only: IGNORECASE also folds a few non-ASCII letters onto ASCII ones)."""
+    if rx is TITLE_RE:
+        return any(w in text for w in ("Dr", "Mr", "Ms", "Mx", "Prof", "Doctor", "Miss"))
+    if rx is CUE_COLON_RE:
+        return ":" in text or "=" in text
+    if rx is CUE_BY_RE and text.isascii():
+        low = text.lower()
+        return any(w in low for w in _CUE_BY_WORDS)
+    return True
+
+
 _WORD = re.compile(rf"{CAP}|{UPPER}|{INITIAL}(?=[ \t]+[A-Z])")
 _NEXT_WORD = re.compile(r"\s*([A-Za-z]+)")
 _PREV_WORDS = re.compile(r"([A-Za-z]+)\s+of\s+(?:the\s+)?$")
@@ -85,7 +127,9 @@ _PREV_WORD = re.compile(r"([A-Za-z]+)[ \t]*$")
 def strong_names(text: str) -> Iterator[tuple[int, int]]:
     """Names announced by a title, a cue or a credential (the allowlist does not apply)."""
     for rx in (TITLE_RE, CUE_COLON_RE, CUE_BY_RE, CRED_RE):
-        for m in rx.finditer(text):
+        if not _may_match(rx, text):
+            continue
+        for m in _cred_matches(text) if rx is CRED_RE else rx.finditer(text):
             if "cue" in rx.groupindex and m.group("cue").lower() == "name":
                 prev = _PREV_WORD.search(text[max(0, m.start() - 30) : m.start()])
                 if prev and prev.group(1).lower() in _THING:

@@ -6,6 +6,7 @@ detections before gazetteer ones; same-class spans separated only by spaces are 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -243,24 +244,146 @@ DETECTORS: list[tuple[str, list[re.Pattern], bool]] = [
 _PLACEHOLDERS = re.compile(r"\[(?:" + "|".join(PHI_CLASSES) + r")\]")
 _RANK = {c: i for i, c in enumerate(PHI_CLASSES)}
 
+# Gates (speed only): a cheap test that is false only when a pattern cannot match anywhere in the text, so
+# skipping the pattern then changes nothing. Each gate names a part that every match of its pattern contains:
+# a digit (``\d``, as in the patterns), a literal, or a keyword of a case-insensitive alternation. Keyword
+# tests look at ``text.lower()`` and are used for ASCII text only (re's IGNORECASE also folds a few non-ASCII
+# letters such as the long s and the Kelvin sign onto ASCII ones; other texts always run every pattern).
+_DIGIT_RE = re.compile(r"\d")
+_MONTH_RE = re.compile(MONTH)  # DATE_RES[2:9] all contain MONTH (case-sensitive there too)
+_DOTTED_RE = re.compile(r"\d\.\d+\.\d")  # an IPv4 address and a DICOM UID contain "d.dd.d"
+_OF_MONTH_RE = re.compile(rf"[oO][fF][ \t]+{MONTH}")  # DATE_RES[8]: "<ordinal> of <month>"
+
+
+class _Text:
+    """A text and the facts the gates share (each computed once, on first use)."""
+
+    __slots__ = ("text", "_low", "_digit", "_month")
+
+    def __init__(self, text: str):
+        self.text, self._low, self._digit, self._month = text, False, None, None
+
+    @property
+    def low(self) -> str | None:
+        """``text.lower()`` for ASCII text, else None (keyword gates then pass)."""
+        if self._low is False:
+            self._low = self.text.lower() if self.text.isascii() else None
+        return self._low
+
+    @property
+    def digit(self) -> bool:
+        if self._digit is None:
+            self._digit = _DIGIT_RE.search(self.text) is not None
+        return self._digit
+
+    @property
+    def month(self) -> bool:
+        if self._month is None:
+            self._month = _MONTH_RE.search(self.text) is not None
+        return self._month
+
+    def has(self, *literals: str) -> bool:
+        """Some literal occurs in the text (case-sensitive)."""
+        return any(w in self.text for w in literals)
+
+    def kw(self, *words: str) -> bool:
+        """Some keyword occurs in the lower-cased text (always true for non-ASCII text)."""
+        low = self.low
+        return low is None or any(w in low for w in words)
+
+
+def _digit(t: _Text) -> bool:
+    return t.digit
+
+
+_INST_SUFFIX_WORDS = (
+    "Hospital", "Medical", "Health", "Clinic", "Infirmary", "Imaging", "Radiology", "Cancer", "Institute",
+    "Sanatorium", "Hospice", "Nursing", "Rehabilitation", "Surgery", "School", "University", "College", "NHS",
+    "Children", "Memorial", "Polyclinic", "Orthop", "Diagnostics", "Associates", "Partners", "Physicians", "Urgent",
+    "Surgical",
+)  # fmt: skip
+_GATES = {
+    id(EMAIL_RE): lambda t: "@" in t.text,
+    id(URL_RES[0]): lambda t: "://" in t.text,
+    id(URL_RES[1]): lambda t: "www." in t.text,
+    id(URL_RES[2]): lambda t: t.has(".com", ".org", ".net", ".edu", ".gov", ".io", ".health", ".info", ".biz"),
+    id(IP_RES[0]): lambda t: t.digit and _DOTTED_RE.search(t.text) is not None,
+    id(IP_RES[1]): lambda t: t.text.count(":") >= 7,
+    **{id(DATE_RES[k]): _digit for k in (0, 1, 9)},
+    **{id(DATE_RES[k]): lambda t: t.digit and t.month for k in range(2, 8)},
+    id(DATE_RES[8]): lambda t: t.month and _OF_MONTH_RE.search(t.text) is not None,
+    id(DATE_RES[10]): lambda t: (
+        t.digit
+        and t.kw(
+            "dob", "d.o.b", "date", "born", "admitted", "discharged", "dos", "dod", "deceased", "lmp", "edd", "edc"
+        )
+    ),
+    id(DATE_RES[11]): lambda t: t.digit and "/" in t.text,
+    **{id(ID_RES[k]): _digit for k in (0, 2, 5)},
+    **{id(ID_RES[k]): lambda t: t.digit and "-" in t.text for k in (1, 3, 4)},
+    id(ID_RES[6]): lambda t: t.digit and "#" in t.text,
+    id(ID_RES[7]): lambda t: t.digit and _DOTTED_RE.search(t.text) is not None,
+    id(PHONE_RES[0]): _digit,
+    id(PHONE_RES[1]): lambda t: t.digit and "+" in t.text,
+    id(PHONE_RES[2]): lambda t: (
+        t.digit and t.kw("ph", "tel", "fax", "page", "beeper", "cell", "mobile", "contact", "call", "ext")
+    ),  # fmt: skip
+    id(ADDRESS_RES[0]): _digit,
+    id(ADDRESS_RES[2]): lambda t: t.digit and t.kw("box"),
+    id(ADDRESS_RES[3]): lambda t: t.kw("county", "parish", "township", "borough"),
+    id(ADDRESS_RES[4]): lambda t: t.digit and t.kw("zip", "postal", "postcode"),
+    id(ADDRESS_RES[5]): _digit,
+    id(ADDRESS_RES[6]): lambda t: t.digit and t.kw("addr", "residence", "lives", "resides"),
+    id(ADDRESS_RES[7]): lambda t: t.kw("lives", "living", "resid", "native", "town"),
+    id(AGE_RES[0]): lambda t: t.digit or t.kw("ninety", "hundred"),
+    id(AGE_RES[1]): lambda t: t.kw("age"),
+    id(AGE_RES[2]): lambda t: t.kw("nineties", "90s", "90's", "hundreds"),
+    id(AGE_RES[3]): lambda t: t.kw("nonagenarian", "centenarian"),
+    id(AGE_RES[4]): lambda t: t.digit and t.kw("is"),
+    id(INSTITUTION_RES[0]): lambda t: t.has(*_INST_SUFFIX_WORDS),
+    id(INSTITUTION_RES[1]): lambda t: t.has("Univ", "Hospital", "Institute", "Clinic"),
+    id(INSTITUTION_RES[3]): lambda t: ":" in t.text,
+}
+# (class, pattern, has a "v" group, filter, gate, strong), in detector order
+_COMPILED = [
+    (cls, rx, "v" in rx.groupindex, _FILTERS.get(id(rx)), _GATES.get(id(rx)), strong)
+    for cls, patterns, strong in DETECTORS
+    for rx in patterns
+]
+
 
 def _regex_spans(text: str) -> Iterator[tuple[int, int, str, bool]]:
-    for cls, patterns, strong in DETECTORS:
-        for rx in patterns:
-            for m in rx.finditer(text):
-                s, e = m.span("v") if "v" in rx.groupindex else m.span()
-                keep = _FILTERS.get(id(rx))
-                if e > s and (keep is None or keep(text[s:e])):
-                    yield s, e, cls, strong
+    t = _Text(text)
+    for cls, rx, has_v, keep, gate, strong in _COMPILED:
+        if gate is not None and not gate(t):
+            continue
+        for m in rx.finditer(text):
+            s, e = m.span("v") if has_v else m.span()
+            if e > s and (keep is None or keep(text[s:e])):
+                yield s, e, cls, strong
+
+
+_CACHE_CHARS = 2000  # texts up to this long (captions, sentences) are memoised: they repeat across samples
+
+
+@functools.lru_cache(maxsize=16384)
+def _cached_spans(text: str) -> tuple[Span, ...]:
+    return tuple(_find_spans(text))
 
 
 def find_spans(text: str) -> list[Span]:
     """All identifier spans of ``text``: non-overlapping, sorted, same-class neighbours merged."""
+    if len(text) <= _CACHE_CHARS:
+        return list(_cached_spans(text))
+    return _find_spans(text)
+
+
+def _find_spans(text: str) -> list[Span]:
     cands = list(_regex_spans(text))
     cands += [(s, e, "NAME", True) for s, e in strong_names(text)]
     cands += [(s, e, "NAME", False) for s, e in gazetteer_names(text)]
     # placeholders already in the text are never re-scrubbed
-    taken = [(m.start(), m.end()) for m in re.finditer(_PLACEHOLDERS, text)]
+    taken = [(m.start(), m.end()) for m in _PLACEHOLDERS.finditer(text)] if "[" in text else []
     chosen: list[tuple[int, int, str]] = []
     order = sorted(cands, key=lambda c: (not c[3], -(c[1] - c[0]), _RANK[c[2]], c[0]))
     for s, e, cls, _ in order:
