@@ -1,6 +1,7 @@
 """The `hf` caption backend with a tiny randomly initialised causal LM built offline."""
 
 import pytest
+from lm_fixtures import save_tiny_lm
 
 from data_pipelines.captions import CaptionConfig, CaptionConverter
 from data_pipelines.captions.llm import LLMConfigError
@@ -8,21 +9,7 @@ from data_pipelines.captions.llm import LLMConfigError
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    import torch
-    from transformers import BertTokenizerFast, GPT2Config, GPT2LMHeadModel
-
-    from medclip.models import minilm_path
-
-    path = tmp_path_factory.mktemp("tiny_lm")
-    tok = BertTokenizerFast.from_pretrained(str(minilm_path()), local_files_only=True)
-    tok.save_pretrained(path)
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=len(tok), n_layer=1, n_head=2, n_embd=32, n_positions=1024,
-        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
-    GPT2LMHeadModel(cfg).save_pretrained(path)
-    return str(path)
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny_lm"))
 
 
 def test_tiny_lm_gibberish_is_rejected_and_falls_back(tiny_lm, tmp_path):

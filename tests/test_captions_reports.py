@@ -236,21 +236,11 @@ def test_rule_captions_pass_the_checker_and_hold_no_placeholder():
 
 @pytest.mark.slow  # about 20 s on a loaded 2-core machine (transformers import + sampling)
 def test_hf_backend_gibberish_falls_back_and_sees_only_the_scrubbed_report(tmp_path, monkeypatch):
-    import torch
-    from transformers import BertTokenizerFast, GPT2Config, GPT2LMHeadModel
+    from lm_fixtures import save_tiny_lm
 
     from data_pipelines.captions.hf_backend import HFBackend
-    from medclip.models import minilm_path
 
-    path = tmp_path / "tiny_lm"
-    tok = BertTokenizerFast.from_pretrained(str(minilm_path()), local_files_only=True)
-    tok.save_pretrained(path)
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=len(tok), n_layer=1, n_head=2, n_embd=32, n_positions=1024,
-        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
-    GPT2LMHeadModel(cfg).save_pretrained(path)
+    path = save_tiny_lm(tmp_path / "tiny_lm")
     prompts = []
     real = HFBackend.complete
     monkeypatch.setattr(HFBackend, "complete", lambda self, p, *, seed: prompts.append(p) or real(self, p, seed=seed))
