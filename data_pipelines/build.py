@@ -160,7 +160,9 @@ def build(
         if executor == "ray":
             from .executors import execute_ray
 
-            execute_ray(tasks, cfg, plan.captions, exclude, workers, record)
+            execute_ray(
+                tasks, cfg, plan.captions, exclude, workers, record, init_worker=_init_worker, run_task=_run_task
+            )
         else:
             _execute(tasks, cfg, plan, exclude, workers, record)
     finally:

@@ -30,14 +30,12 @@ def _writer_class(ray):
             import pickle
 
             import data_pipelines.sources  # noqa: F401
-            from data_pipelines.build import _init_worker
 
-            _init_worker(*pickle.loads(payload))
+            init_worker, self.run_task, state = pickle.loads(payload)
+            init_worker(*state)
 
         def run(self, task):
-            from data_pipelines.build import _run_task
-
-            return _run_task(task)
+            return self.run_task(task)
 
     return ChunkWriter
 
@@ -50,6 +48,8 @@ def execute_ray(
     workers: int | None,
     record: Callable,
     *,
+    init_worker: Callable,
+    run_task: Callable,
     address: str | None = None,
 ) -> None:
     """Write ``tasks`` on Ray actors; ``record(task, rec)`` runs in this process for each finished chunk.
@@ -61,6 +61,8 @@ def execute_ray(
         exclude: the exclusion set.
         workers: number of actors (None or < 1: the cluster's CPU count).
         record: the build's per-chunk bookkeeping (raises to stop the build, e.g. ``stop_after``).
+        init_worker: the process-pool initializer ``(cfg, captions, exclude)`` (``build._init_worker``).
+        run_task: writes one chunk and returns its record (``build._run_task``); both are pickled by name.
         address: Ray cluster address (default ``RAY_ADDRESS``; none: reuse an initialised Ray or start one).
     """
     try:
@@ -75,7 +77,8 @@ def execute_ray(
     n = max(1, min(n, len(tasks)))
     import pickle
 
-    shared = ray.put(pickle.dumps((cfg, captions, exclude)))  # once in the object store, read by every actor
+    state = (init_worker, run_task, (cfg, captions, exclude))
+    shared = ray.put(pickle.dumps(state))  # once in the object store, read by every actor
     writer = _writer_class(ray)
     actors = [writer.remote(shared) for _ in range(n)]
     queue = list(tasks)
