@@ -62,6 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def print_summary(results: list[dict], agg: dict, extras: dict) -> None:
+    """The console summary: one line per dataset, the two means, one line per linear probe."""
+    for r in results:
+        if r["status"] == "ok":
+            print(f"{r['name']:<24} {r['metric']:<18} {100 * r['score']:6.2f}  (n={r['n_samples']})")
+        else:
+            print(f"{r['name']:<24} MISSING: {r['message']}")
+    if agg["mean_over_datasets"] is not None:
+        print(
+            f"mean over datasets: {100 * agg['mean_over_datasets']:.2f}   "
+            f"mean of per-modality means: {100 * agg['mean_of_modality_means']:.2f}"
+        )
+    for p in extras.get("linear_probe", []):
+        if p["status"] == "ok":
+            zs = p.get("zero_shot_accuracy")
+            zs_text = "" if zs is None else f"  zero-shot {100 * zs:6.2f} (n={p['n_test']})"
+            print(
+                f"{p['name']:<24} linear probe       {100 * p['accuracy']:6.2f}  "
+                f"(train n={p['n_train']}, val n={p['n_val']}, test n={p['n_test']}, C={p['C']:g}){zs_text}"
+            )
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the evaluation; returns the written report paths. Raises on bad input."""
     import torch
@@ -123,25 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = build_report(suite=to_dict(suite), model=info, results=results, options=options, extras=extras)
     out = Path(args.out or Path("reports") / suite.name)
     paths = write_report(report, out)
-    agg = report["aggregate"]
-    for r in results:
-        if r["status"] == "ok":
-            print(f"{r['name']:<24} {r['metric']:<18} {100 * r['score']:6.2f}  (n={r['n_samples']})")
-        else:
-            print(f"{r['name']:<24} MISSING: {r['message']}")
-    if agg["mean_over_datasets"] is not None:
-        print(
-            f"mean over datasets: {100 * agg['mean_over_datasets']:.2f}   "
-            f"mean of per-modality means: {100 * agg['mean_of_modality_means']:.2f}"
-        )
-    for p in extras.get("linear_probe", []):
-        if p["status"] == "ok":
-            zs = p.get("zero_shot_accuracy")
-            zs_text = "" if zs is None else f"  zero-shot {100 * zs:6.2f} (n={p['n_test']})"
-            print(
-                f"{p['name']:<24} linear probe       {100 * p['accuracy']:6.2f}  "
-                f"(train n={p['n_train']}, val n={p['n_val']}, test n={p['n_test']}, C={p['C']:g}){zs_text}"
-            )
+    print_summary(results, report["aggregate"], extras)
     print(f"report: {paths['markdown']} (json: {paths['json']}) in {options['seconds']:.1f}s")
     if not any(r["status"] == "ok" for r in results):
         where = suite.data_root if args.data_root is None else args.data_root

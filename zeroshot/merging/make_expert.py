@@ -89,14 +89,9 @@ def _accuracy(model, images, labels, text, scale, cfg) -> float:
     return float((pred == labels).float().mean())
 
 
-def make_expert(base_path: str, out: str | Path, cfg: ExpertConfig) -> dict:
-    """Fine-tune, select on val, write the expert checkpoint to ``out``; returns its summary."""
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    model, preprocess, tok, name = load_model(base_path)
-    if name is None:  # the expert checkpoint records an architecture name; a folder spec has none
-        raise ConfigError(f"make_expert: --base must be a medclip checkpoint or a model name, got {base_path!r}")
-    base_sd = {k: v.clone() for k, v in model.state_dict().items()}
+def _splits(cfg: ExpertConfig, preprocess):
+    """The modality's train view (``data_fraction`` of it, at most ``max_train``) and its images and labels,
+    and the val images and labels."""
     suite = load_suite(cfg.suite, cfg.data_root)
     ds = select(suite, [cfg.dataset])[0]
     tr = modality_view(suite, ds, cfg.modality, path=cfg.train_split)
@@ -106,24 +101,30 @@ def make_expert(base_path: str, out: str | Path, cfg: ExpertConfig) -> dict:
     va = modality_view(suite, ds, cfg.modality, path=cfg.val_split, max_samples=cfg.max_val, seed=cfg.seed)
     x_tr, y_tr = load_images(tr, preprocess), torch.as_tensor(tr.items.labels)
     x_va, y_va = load_images(va, preprocess), torch.as_tensor(va.items.labels)
-    text = build_text_classifier(model, tok, tr.prompts)
-    scale = float(model.logit_scale.detach().exp())
+    return tr, (x_tr, y_tr), (x_va, y_va)
+
+
+def _make_trainable(model, cfg: ExpertConfig):
+    """Freeze the model, then train the image tower (``full``) or LoRA factors added to it (``lora``, returned)."""
     for p in model.parameters():
         p.requires_grad_(False)
-    loras = None
     if cfg.mode == "lora":
-        loras = add_lora(
-            model.visual, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=cfg.lora_targets, seed=cfg.seed
-        )
-    else:
-        for p in model.visual.parameters():
-            p.requires_grad_(True)
+        return add_lora(model.visual, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=cfg.lora_targets, seed=cfg.seed)
+    for p in model.visual.parameters():
+        p.requires_grad_(True)
+    return None
+
+
+def _fine_tune(model, train, val, text, scale, cfg: ExpertConfig) -> tuple[list[dict], tuple, int]:
+    """AdamW on the trainable parameters for ``cfg.epochs`` epochs; returns the per-epoch history, the best
+    fine-tuned epoch ``(val_acc, epoch, image-tower state dict)`` and the number of steps."""
+    (x_tr, y_tr), (x_va, y_va) = train, val
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history = [{"epoch": 0, "val_acc": _accuracy(model, x_va, y_va, text, scale, cfg)}]
     best = (-1.0, 0, None)  # the expert is the best *fine-tuned* epoch (epoch 0 = the base, for reference)
     gen = torch.Generator().manual_seed(cfg.seed)
-    step, t0 = 0, time.perf_counter()
+    step = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(x_tr), generator=gen)
@@ -141,6 +142,23 @@ def make_expert(base_path: str, out: str | Path, cfg: ExpertConfig) -> dict:
         log.info("epoch %d loss %.4f val_acc %.4f", epoch, np.mean(losses), acc)
         if acc > best[0]:
             best = (acc, epoch, copy.deepcopy(model.visual.state_dict()))
+    return history, best, step
+
+
+def make_expert(base_path: str, out: str | Path, cfg: ExpertConfig) -> dict:
+    """Fine-tune, select on val, write the expert checkpoint to ``out``; returns its summary."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model, preprocess, tok, name = load_model(base_path)
+    if name is None:  # the expert checkpoint records an architecture name; a folder spec has none
+        raise ConfigError(f"make_expert: --base must be a medclip checkpoint or a model name, got {base_path!r}")
+    base_sd = {k: v.clone() for k, v in model.state_dict().items()}
+    tr, (x_tr, y_tr), (x_va, y_va) = _splits(cfg, preprocess)
+    text = build_text_classifier(model, tok, tr.prompts)
+    scale = float(model.logit_scale.detach().exp())
+    loras = _make_trainable(model, cfg)
+    t0 = time.perf_counter()
+    history, best, step = _fine_tune(model, (x_tr, y_tr), (x_va, y_va), text, scale, cfg)
     model.visual.load_state_dict(best[2])
     factors = None
     if loras is not None:
