@@ -56,10 +56,39 @@ def _samples(path: Path, expected: int | None = None):
     return [(s["__key__"], {k: v for k, v in s.items() if not k.startswith("__")}) for s in samples], damage
 
 
-def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=print) -> list[str]:
-    """Verify one split folder; returns the list of problems (logged as they are found)."""
+def _check_sample(where: str, members: dict, exclude: frozenset, health: DataHealth, bad) -> None:
+    """One sample's members: one image, ``.txt`` and ``.json``; the metadata; the image decodes at its stated size;
+    not excluded. Problems go to ``bad``, skips to ``health``."""
     from .imageio import decode_shard_image
 
+    imgs = [e for e in members if e in IMAGE_EXTS]
+    if len(imgs) != 1 or "json" not in members or "txt" not in members:
+        if not imgs:
+            health.add_skips({"no_image": 1})
+        bad(f"{where}: members {sorted(members)}; need one image, .txt and .json")
+        return
+    try:
+        meta = json.loads(members["json"])
+    except ValueError:
+        health.add_skips({"bad_json": 1})
+        bad(f"{where}: .json does not parse")
+        return
+    for e in check_meta(meta):
+        bad(f"{where}: {e}")
+    try:
+        px = decode_shard_image(members[imgs[0]])
+    except Exception as e:
+        health.add_skips({"undecodable_image": 1})
+        bad(f"{where}: image does not decode ({type(e).__name__})")
+        return
+    if (px.shape[1], px.shape[0]) != (meta.get("width"), meta.get("height")):
+        bad(f"{where}: image is {px.shape[1]}x{px.shape[0]}, json says {meta.get('width')}x{meta.get('height')}")
+    if meta.get("sha256") in exclude:
+        bad(f"{where}: sha256 is on the exclusion list")
+
+
+def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=print) -> list[str]:
+    """Verify one split folder; returns the list of problems (logged as they are found)."""
     d = Path(split_dir)
     problems: list[str] = []
 
@@ -98,33 +127,7 @@ def verify_dir(split_dir: str | Path, *, exclude: frozenset = frozenset(), log=p
             if key in keys:
                 bad(f"{name}: duplicate key {key}")
             keys.add(key)
-            imgs = [e for e in members if e in IMAGE_EXTS]
-            if len(imgs) != 1 or "json" not in members or "txt" not in members:
-                if not imgs:
-                    health.add_skips({"no_image": 1})
-                bad(f"{name}/{key}: members {sorted(members)}; need one image, .txt and .json")
-                continue
-            try:
-                meta = json.loads(members["json"])
-            except ValueError:
-                health.add_skips({"bad_json": 1})
-                bad(f"{name}/{key}: .json does not parse")
-                continue
-            for e in check_meta(meta):
-                bad(f"{name}/{key}: {e}")
-            try:
-                px = decode_shard_image(members[imgs[0]])
-            except Exception as e:
-                health.add_skips({"undecodable_image": 1})
-                bad(f"{name}/{key}: image does not decode ({type(e).__name__})")
-                continue
-            if (px.shape[1], px.shape[0]) != (meta.get("width"), meta.get("height")):
-                bad(
-                    f"{name}/{key}: image is {px.shape[1]}x{px.shape[0]}, "
-                    f"json says {meta.get('width')}x{meta.get('height')}"
-                )
-            if meta.get("sha256") in exclude:
-                bad(f"{name}/{key}: sha256 is on the exclusion list")
+            _check_sample(f"{name}/{key}", members, exclude, health, bad)
     if manifest.get("num_samples") != total:
         bad(f"manifest num_samples {manifest.get('num_samples')} != {total} samples found")
     log(f"  {'ok  ' if not problems else 'BAD '} {d}: {total} samples in {len(sizes)} shards")
