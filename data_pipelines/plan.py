@@ -65,13 +65,9 @@ def caption_converter(cfg: BuildConfig, *, refresh: bool = False):
     return CaptionConverter(ccfg)
 
 
-def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=print) -> Plan:
-    """Enumerate, caption, shuffle and chunk. Returns the :class:`Plan`."""
-    from .captions import LabelError
-
-    plan = Plan(config_hash=cfg.content_hash())
+def _enumerate(sources: dict, wanted: set | None, plan: Plan) -> dict[str, list[tuple[str, Item]]]:
+    """``{split: [(key, item)]}`` over the sources (keys ``<source>-<index>``); skips go to ``plan.skips``."""
     by_split: dict[str, list[tuple[str, Item]]] = defaultdict(list)
-    wanted = set(cfg.splits) if cfg.splits else None
     for name, src in sources.items():
         idx = 0
         for it in src.items():
@@ -82,12 +78,14 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
             idx += 1
             if wanted is None or it.split in wanted:
                 by_split[it.split].append((key, it))
-    from .mixing import apply_mix, mix_entries
+    return by_split
 
-    entries = mix_entries(cfg)
-    if entries:
-        by_split, plan.mixing = apply_mix(by_split, entries, cfg.seed)
-    conv = caption_converter(cfg, refresh=refresh)
+
+def _caption_banks(conv, by_split: dict, plan: Plan) -> tuple[list[tuple], set[str]]:
+    """One caption bank per labelled (modality, anatomy, labels) triple into ``plan.captions`` / ``plan.bank_ids``;
+    returns the triples and the ids of those left with nothing to caption."""
+    from .captions import LabelError
+
     # items with their own text (pair sources) and no labels need no caption bank
     triples = sorted(
         {(it.modality, it.anatomy, it.labels) for items in by_split.values() for _, it in items if it.labels}
@@ -108,6 +106,39 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
             "n": len(bank.captions),
             "fallback": bool(bank.fallback),
         }
+    return triples, bad
+
+
+def _chunk_split(cfg: BuildConfig, split: str, keyed: list[tuple[str, Item]], bad: set[str], plan: Plan) -> None:
+    """``plan.chunks[split]``: the split's captionable items, shuffled (seeded by the split name), in shards."""
+    items = []
+    for key, it in keyed:
+        tid = triple_id(it.modality, it.anatomy, it.labels)
+        if not it.labels and pair_text_of(it) is not None:
+            items.append((key, it, ""))  # captions from the item's own text only
+        elif tid in bad or not it.labels:
+            plan.skips[split].append(Skip(it.source, it.source_id, "missing_labels", "", split).__dict__)
+        else:
+            items.append((key, it, tid))
+    rng = np.random.default_rng([cfg.seed, zlib.crc32(split.encode())])
+    order = rng.permutation(len(items))
+    shuffled = [items[i] for i in order]
+    n = cfg.shards.max_samples
+    plan.chunks[split] = [shuffled[i : i + n] for i in range(0, len(shuffled), n)]
+
+
+def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=print) -> Plan:
+    """Enumerate, caption, shuffle and chunk. Returns the :class:`Plan`."""
+    from .mixing import apply_mix, mix_entries
+
+    plan = Plan(config_hash=cfg.content_hash())
+    wanted = set(cfg.splits) if cfg.splits else None
+    by_split = _enumerate(sources, wanted, plan)
+    entries = mix_entries(cfg)
+    if entries:
+        by_split, plan.mixing = apply_mix(by_split, entries, cfg.seed)
+    conv = caption_converter(cfg, refresh=refresh)
+    triples, bad = _caption_banks(conv, by_split, plan)
     plan.caption_stats = conv.stats()
     pairs = {n: src.stats.as_dict() for n, src in sources.items() if hasattr(getattr(src, "stats", None), "as_dict")}
     if pairs:
@@ -119,20 +150,7 @@ def plan_build(cfg: BuildConfig, sources: dict, *, refresh: bool = False, log=pr
         train = {triple_id(*t): plan.captions[triple_id(*t)].captions for t in good}
         plan.heldout = heldout_bank(conv.cfg, good, train, ids=[triple_id(*t) for t in good])
     for split in sorted(by_split, key=split_sort_key):
-        items = []
-        for key, it in by_split[split]:
-            tid = triple_id(it.modality, it.anatomy, it.labels)
-            if not it.labels and pair_text_of(it) is not None:
-                items.append((key, it, ""))  # captions from the item's own text only
-            elif tid in bad or not it.labels:
-                plan.skips[split].append(Skip(it.source, it.source_id, "missing_labels", "", split).__dict__)
-            else:
-                items.append((key, it, tid))
-        rng = np.random.default_rng([cfg.seed, zlib.crc32(split.encode())])
-        order = rng.permutation(len(items))
-        shuffled = [items[i] for i in order]
-        n = cfg.shards.max_samples
-        plan.chunks[split] = [shuffled[i : i + n] for i in range(0, len(shuffled), n)]
+        _chunk_split(cfg, split, by_split[split], bad, plan)
     if wanted:
         missing = wanted - set(plan.chunks)
         if missing:
