@@ -141,6 +141,34 @@ class TextBank:
         return {float(x): self.cache[float(x)] for x in lams}
 
 
+@torch.no_grad()
+def _naive_pass(naive: NaiveMerger, bank: TextBank, images, lam, cos, scale, *, step: int) -> None:
+    """Fill ``cos`` / ``scale`` with one rebuilt model per distinct lam, ``step`` images per forward."""
+    for idx in _groups(lam):
+        x = float(lam[idx[0]])
+        text = bank.features([x])[x]
+        model = naive.model_at(x)
+        for s in range(0, len(idx), step):
+            rows = idx[s : s + step]
+            f = model.encode_image(images[rows], normalize=True)
+            cos[rows] = f.float() @ text.T
+            scale[rows] = model.logit_scale.detach().exp().float()
+
+
+@torch.no_grad()
+def _dual_pass(dual: DualEngine, bank: TextBank, images, lam, cos, scale, *, batch_size: int) -> None:
+    """Fill ``cos`` / ``scale`` with the dual / delta engine, batches of ``batch_size`` images in dataset order."""
+    for s in range(0, len(lam), batch_size):
+        e = min(len(lam), s + batch_size)
+        lb = lam[s:e]
+        f = dual.encode_image(images[s:e], lb.float())
+        texts = bank.features(lb.tolist())
+        for x in set(lb.tolist()):  # one matmul per distinct coefficient
+            rows = (lb == x).nonzero().flatten()
+            cos[s + rows] = f.float()[rows] @ texts[x].T
+        scale[s:e] = dual.logit_scale(lb.float())
+
+
 def merged_logits(
     pair: MergePair,
     images: torch.Tensor,
@@ -186,28 +214,10 @@ def merged_logits(
                     endpoint_text=endpoint_text)  # fmt: skip
     cos = torch.empty(n, len(class_prompts))
     scale = torch.empty(n)
-    with torch.no_grad():
-        if engine == "naive":
-            for idx in _groups(lam):
-                x = float(lam[idx[0]])
-                text = bank.features([x])[x]
-                model = naive.model_at(x)
-                step = 1 if per_sample else batch_size
-                for s in range(0, len(idx), step):
-                    rows = idx[s : s + step]
-                    f = model.encode_image(images[rows], normalize=True)
-                    cos[rows] = f.float() @ text.T
-                    scale[rows] = model.logit_scale.detach().exp().float()
-        else:
-            for s in range(0, n, batch_size):
-                e = min(n, s + batch_size)
-                lb = lam[s:e]
-                f = dual.encode_image(images[s:e], lb.float())
-                texts = bank.features(lb.tolist())
-                for x in set(lb.tolist()):  # one matmul per distinct coefficient
-                    rows = (lb == x).nonzero().flatten()
-                    cos[s + rows] = f.float()[rows] @ texts[x].T
-                scale[s:e] = dual.logit_scale(lb.float())
+    if engine == "naive":
+        _naive_pass(naive, bank, images, lam, cos, scale, step=1 if per_sample else batch_size)
+    else:
+        _dual_pass(dual, bank, images, lam, cos, scale, batch_size=batch_size)
     wall = time.perf_counter() - t0
     return MergedOutput(cos, scale, rebuilds=naive.rebuilds, dual_passes=0 if dual is None else dual.calls,
                         wall_s=wall, info={"engine": engine, "text_mode": text_mode})  # fmt: skip
