@@ -41,6 +41,23 @@ def text_backend(model: nn.Module) -> str:
     raise NotImplementedError(f"unsupported text tower in {type(model).__name__}")
 
 
+def _context_words(n_ctx: int | None, ctx_init: str | None, n_tokens) -> tuple[int, str | None, str]:
+    """``(n_ctx, ctx_init, words)``: the context length, the cleaned init and the words spliced as context
+    (the init, or ``n_ctx`` placeholder ``X`` tokens); ``n_tokens(text)`` counts a text's tokens."""
+    if ctx_init:
+        ctx_init = ctx_init.replace("_", " ").strip()
+        derived = n_tokens(ctx_init)
+        if n_ctx is not None and n_ctx != derived:
+            raise ValueError(f"n_ctx={n_ctx} but ctx_init {ctx_init!r} has {derived} tokens")
+        return derived, ctx_init, ctx_init
+    if n_ctx is None or n_ctx < 1:
+        raise ValueError("n_ctx must be a positive integer when ctx_init is not given")
+    words = " ".join(["X"] * n_ctx)
+    if n_tokens(words) != n_ctx:
+        raise ValueError("the placeholder word 'X' is not one token under this tokenizer")
+    return n_ctx, ctx_init, words
+
+
 class SplicedTextEncoder(nn.Module):
     """Encode one prompt per class with learnable context vectors through a frozen text tower.
 
@@ -96,18 +113,7 @@ class SplicedTextEncoder(nn.Module):
             ids = tokenizer([text])[0]
             return int((ids != pad).sum()) - 2  # without SOT/EOT or [CLS]/[SEP]
 
-        if ctx_init:
-            ctx_init = ctx_init.replace("_", " ").strip()
-            derived = n_tokens(ctx_init)
-            if n_ctx is not None and n_ctx != derived:
-                raise ValueError(f"n_ctx={n_ctx} but ctx_init {ctx_init!r} has {derived} tokens")
-            n_ctx, words = derived, ctx_init
-        else:
-            if n_ctx is None or n_ctx < 1:
-                raise ValueError("n_ctx must be a positive integer when ctx_init is not given")
-            words = " ".join(["X"] * n_ctx)
-            if n_tokens(words) != n_ctx:
-                raise ValueError("the placeholder word 'X' is not one token under this tokenizer")
+        n_ctx, ctx_init, words = _context_words(n_ctx, ctx_init, n_tokens)
         self.n_ctx, self.ctx_init = int(n_ctx), ctx_init or None
         texts = [f"{words} {name}." for name in self.classnames]
         ids = tokenizer(texts)
