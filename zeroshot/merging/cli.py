@@ -43,8 +43,8 @@ def list_methods() -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str] | None = None) -> dict:
-    """Run the protocol from command-line arguments (callable in-process); returns the report dict."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``medclip-merge`` argument parser (model specs, suite, output, config files and overrides)."""
     ap = argparse.ArgumentParser(
         prog="medclip-merge", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
@@ -74,6 +74,12 @@ def run(argv: list[str] | None = None) -> dict:
         help="print every merge method (built-ins and installed plug-ins) with its kind and settings",
     )
     add_overrides(ap, "ProtocolConfig")
+    return ap
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run the protocol from command-line arguments (callable in-process); returns the report dict."""
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.list_methods:
         print(list_methods())
