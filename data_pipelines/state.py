@@ -74,10 +74,8 @@ def save_record(split_dir: Path, rec: dict) -> None:
     write_json(split_dir / ".build" / f"chunk-{rec['chunk']:06d}.json", out)
 
 
-def finalize(split_dir: Path, split: str, records: list[dict], *, prefix: str, meta: dict) -> dict:
-    """Name the shards, write ``sizes.json`` / ``manifest.json``, clean up; return the manifest."""
-    tmp = split_dir / ".build"
-    tmp.mkdir(parents=True, exist_ok=True)
+def _name_shards(split_dir: Path, tmp: Path, records: list[dict], prefix: str) -> list[dict]:
+    """Move every part to ``<prefix>-NNNNNN.tar`` in record order, delete stale shards; the manifest's shard list."""
     # phase 1: move every part to a unique staging name (safe against any renaming overlap)
     staged = []
     for rec in records:
@@ -99,6 +97,25 @@ def finalize(split_dir: Path, split: str, records: list[dict], *, prefix: str, m
     for stale in split_dir.iterdir():  # earlier shards, gzip ones included (the trainer reads those too)
         if stale.name.endswith(SHARD_SUFFIXES) and stale.is_file() and stale.name not in keep:
             stale.unlink()
+    return shards
+
+
+def _skip_summary(skips: list[dict]) -> dict:
+    """The manifest's ``skipped`` section: totals by reason and by source, the first ``MAX_SKIP_RECORDS``."""
+    return {
+        "total": len(skips),
+        "by_reason": dict(sorted(Counter(s["reason"] for s in skips).items())),
+        "by_source": dict(sorted(Counter(s["source"] for s in skips).items())),
+        "items": skips[:MAX_SKIP_RECORDS],
+        "items_truncated": len(skips) > MAX_SKIP_RECORDS,
+    }
+
+
+def finalize(split_dir: Path, split: str, records: list[dict], *, prefix: str, meta: dict) -> dict:
+    """Name the shards, write ``sizes.json`` / ``manifest.json``, clean up; return the manifest."""
+    tmp = split_dir / ".build"
+    tmp.mkdir(parents=True, exist_ok=True)
+    shards = _name_shards(split_dir, tmp, records, prefix)
     totals = {k: Counter() for k in ("modality", "label", "source", "modality_label")}
     for rec in records:
         for q in rec["parts"]:
@@ -119,13 +136,7 @@ def finalize(split_dir: Path, split: str, records: list[dict], *, prefix: str, m
         "num_shards": len(shards),
         "shards": shards,
         "counts": {k: dict(sorted(c.items())) for k, c in totals.items()},
-        "skipped": {
-            "total": len(skips),
-            "by_reason": dict(sorted(Counter(s["reason"] for s in skips).items())),
-            "by_source": dict(sorted(Counter(s["source"] for s in skips).items())),
-            "items": skips[:MAX_SKIP_RECORDS],
-            "items_truncated": len(skips) > MAX_SKIP_RECORDS,
-        },
+        "skipped": _skip_summary(skips),
         "excluded": sum(r["excluded"] for r in records),
         "chunks": chunks,
         **meta,
