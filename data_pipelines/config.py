@@ -84,8 +84,17 @@ class BuildConfig:
             raise ConfigError("shards.max_samples must be >= 1 and shards.max_bytes >= 1024")
         if not isinstance(self.sources, dict) or not self.sources:
             raise ConfigError("sources must be a non-empty mapping name -> {type: ..., ...}")
-        self.source_configs()
-        self.caption_config()
+        sources = self.source_configs()
+        ccfg = self.caption_config()
+        for name, (_, scfg) in sources.items():  # pairs / demo_reports: an LLM report backend needs the captions
+            rb = getattr(scfg, "report_backend", "rules")
+            if rb not in ("rules", "knowledge"):
+                from .captions.llm import caption_backends
+
+                if rb not in caption_backends() or not caption_backends().meta(rb).get("llm", True):
+                    raise ConfigError(f"sources.{name}.report_backend: {caption_backends().unknown_message(rb)}")
+                if not ccfg.model:
+                    raise ConfigError(f"sources.{name}.report_backend {rb!r} needs captions.model (the LLM to use)")
         from .mixing import mix_entries
 
         mix_entries(self)

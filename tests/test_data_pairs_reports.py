@@ -214,3 +214,14 @@ def test_llm_report_captioning_is_the_same_for_any_worker_count_and_runs_in_this
     assert outs[0] == outs[1] and stats[0] == stats[1]
     assert stats[0]["texts"] == {"caption": 10, "report": 520}
     assert stats[0]["report_captions"]["fallbacks"] == 0
+
+
+def test_llm_report_backend_without_captions_model_or_with_an_unknown_name_fails_validation(tmp_path):
+    from medclip.config import ConfigError
+
+    src = {"type": "pairs", "path": str(tmp_path / "r.csv"), "text_kind": "report", "report_backend": "openai"}
+    with pytest.raises(ConfigError, match=r"sources\.p\.report_backend 'openai' needs captions\.model"):
+        BuildConfig(sources={"p": src}).validate()
+    with pytest.raises(ConfigError, match=r"sources\.p\.report_backend"):
+        BuildConfig(sources={"p": {**src, "report_backend": "opnai"}}, captions={"model": "m"}).validate()
+    BuildConfig(sources={"p": src}, captions={"model": "m", "base_url": "http://127.0.0.1:9/v1"}).validate()

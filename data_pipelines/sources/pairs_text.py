@@ -6,9 +6,12 @@ backend copied or rebuilt never reaches a shard. Text kinds:
 
 * ``caption``: used as is after scrubbing and the caption lint (whitespace, repeated punctuation); stored
   with caption kind ``native``.
-* ``report``: scrubbed, then :func:`data_pipelines.captions.reports.report_to_captions` makes
+* ``report``: scrubbed (once: the :class:`~data_pipelines.deid.ScrubResult` goes to the captioner, which
+  then does not scrub again), then a :class:`~data_pipelines.captions.reports.ReportCaptioner` makes
   ``n_report_captions`` short captions (caption kind ``report``); the scrubbed report itself is stored in
-  the sample ``.json`` as ``report`` when ``keep_report`` is set.
+  the sample ``.json`` as ``report`` when ``keep_report`` is set. The captioner is built from the build's
+  ``captions`` settings (:func:`report_captioner`, one per backend and build); its counters per source
+  (LLM calls, cache hits, validation failures by reason, fallbacks) go to the manifest.
 
 The result rides on the item (``Item.ref.text``) to the writer, which joins it with the label captions of
 the item's labels, if any.
@@ -309,8 +312,10 @@ def process_many(
         if serial or mp.current_process().daemon:  # a daemonic process (a pool worker) cannot start children
             res = [_one(a) for a in args]
         else:
+            # the first job here: the lazily built word lists and patterns are then inherited by the workers
+            res = [_one(args[0])]
             with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as ex:
-                res = list(ex.map(_one, args, chunksize=64))
+                res += ex.map(_one, args[1:], chunksize=64)
     finally:
         _JOB.clear()
     out = [r for r, _ in res]
