@@ -80,17 +80,12 @@ class OpenAIBackend:
                 headers["Authorization"] = "Bearer " + key
         return headers
 
-    def complete(self, prompt: str, *, seed: int) -> str:
-        """Send one chat request and return the answer text.
-
-        Raises:
-            LLMError: after ``retries`` failed retries (timeouts, connection errors, 429, 5xx, bad JSON).
-            LLMConfigError: on 400/401/403/404 (no retry can fix these).
-        """
+    def _body(self, prompt: str, seed: int) -> bytes:
+        """The JSON chat-completions request: the system message (if any), the prompt, the sampling settings."""
         messages = [{"role": "user", "content": prompt}]
         if self.system:
             messages.insert(0, {"role": "system", "content": self.system})
-        body = json.dumps(
+        return json.dumps(
             {
                 "model": self.model,
                 "messages": messages,
@@ -100,6 +95,15 @@ class OpenAIBackend:
                 "seed": seed,
             }
         ).encode()
+
+    def complete(self, prompt: str, *, seed: int) -> str:
+        """Send one chat request and return the answer text.
+
+        Raises:
+            LLMError: after ``retries`` failed retries (timeouts, connection errors, 429, 5xx, bad JSON).
+            LLMConfigError: on 400/401/403/404 (no retry can fix these).
+        """
+        body = self._body(prompt, seed)
         last = ""
         refused = 0
         for attempt in range(self.retries + 1):
