@@ -188,3 +188,22 @@ def test_text_processing_in_worker_processes_matches_serial():
     serial, pooled = process_many(jobs, stats=st1, workers=1), process_many(jobs, stats=st2, workers=2)
     assert serial[:-1] == pooled[:-1] and type(pooled[-1]).__name__ == "EmptyText"
     assert st1.as_dict() == st2.as_dict() and st1.as_dict()["phi_replaced"] == {"DATE": 600, "NAME": 600}
+
+
+def test_parquet_image_bytes_are_read_once_per_row_group_in_shuffled_order(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from data_pipelines.sources.pairs_readers import ParquetReader
+
+    blobs = [bytes([i]) * (100 + i) for i in range(12)]
+    pq.write_table(pa.table({"image": blobs, "caption": [str(i) for i in range(12)]}), tmp_path / "a.parquet",
+                   row_group_size=4)  # fmt: skip
+    r = ParquetReader(tmp_path / "a.parquet", "image")
+    locs = [loc for loc, _ in r.rows()]
+    order = list(np.random.default_rng(0).permutation(len(locs))) * 2
+    assert [r.image_bytes(locs[i]) for i in order] == [blobs[i] for i in order]
+    assert r.reads == 3  # everything fits the cache: each row group is read once
+    small = ParquetReader(tmp_path / "a.parquet", "image", cache_bytes=1)  # keeps the 2 most recent groups
+    for i in (0, 4, 1, 8, 2, 5):  # groups 0, 1, 0, 2 (evicts 1, the least recently used), 0, 1
+        assert small.image_bytes(locs[i]) == blobs[i]
+    assert small.reads == 4

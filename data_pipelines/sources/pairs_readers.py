@@ -120,13 +120,19 @@ class TableReader:
 
 
 class ParquetReader:
-    """Parquet files (one file or a folder of them); inline image bytes are re-read by row group."""
+    """Parquet files (one file or a folder of them); inline image bytes are re-read by row group.
 
-    def __init__(self, path: Path, image_column: str):
+    Row groups read back for their images stay in a least-recently-used cache of ``cache_bytes`` (at least
+    two groups): a build visits the samples in shuffled order, so every row group is needed again and again.
+    """
+
+    def __init__(self, path: Path, image_column: str, cache_bytes: int = 256 << 20):
         import pyarrow.parquet as pq
 
         self.pq, self.path, self.col = pq, path, image_column.split(";")[0].split(".")[0]
-        self._cache: OrderedDict = OrderedDict()
+        self._cache: OrderedDict = OrderedDict()  # (file, row group) -> (values, bytes)
+        self.cache_bytes, self._held = cache_bytes, 0
+        self.reads = 0  # row groups read for their images
 
     def rows(self) -> Iterator[tuple[object, dict]]:
         for f in _files(self.path, "*.parquet"):
@@ -137,12 +143,17 @@ class ParquetReader:
 
     def image_bytes(self, loc) -> bytes:
         f, rg, i = loc
-        if (f, rg) not in self._cache:
-            col = self.pq.ParquetFile(f).read_row_group(rg, columns=[self.col]).column(0).to_pylist()
-            self._cache[(f, rg)] = col
-            while len(self._cache) > 4:
-                self._cache.popitem(last=False)
-        v = self._cache[(f, rg)][i]
+        hit = self._cache.get((f, rg))
+        if hit is None:
+            table = self.pq.ParquetFile(f).read_row_group(rg, columns=[self.col])
+            hit = self._cache[(f, rg)] = (table.column(0).to_pylist(), int(table.nbytes))
+            self._held += hit[1]
+            self.reads += 1
+            while len(self._cache) > 2 and self._held > self.cache_bytes:
+                self._held -= self._cache.popitem(last=False)[1][1]
+        else:
+            self._cache.move_to_end((f, rg))
+        v = hit[0][i]
         return v["bytes"] if isinstance(v, dict) else v
 
 
