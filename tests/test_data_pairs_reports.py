@@ -140,6 +140,13 @@ def test_good_answers_become_the_shard_captions_and_counts_match_the_mock(tmp_pa
         "validation_failures": 0, "fallbacks": 0, "failure_reasons": {},
     }  # fmt: skip
     assert rep.caption_stats["pairs"]["p"]["report_captions"] == rc
+    from data_pipelines.summary import print_summary
+
+    lines: list[str] = []
+    print_summary(rep, log=lines.append)
+    assert f"pairs p report captions: backend=openai reports={N} llm_calls={N} cache_hits=0 fallbacks=0" in "\n".join(
+        lines
+    )
     answers = {}  # what the mock answered, keyed by the scrubbed report it saw
     for b in bodies:
         prompt = _prompt_report(b)
