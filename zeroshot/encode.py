@@ -96,17 +96,33 @@ def _from_store(store, todo: list, cache: dict, device) -> list:
     return left
 
 
+def _cap_wanted(setting: bool | str, cores: int) -> bool:
+    """Whether to cap intra-op threads: ``True`` / ``False`` as given; ``"load"`` when the machine's 1-minute
+    load average is at least the core count (other processes already fill the cores)."""
+    if setting == "load":
+        try:
+            return os.getloadavg()[0] >= cores
+        except OSError:  # no load average on this platform
+            return False
+    if isinstance(setting, bool):
+        return setting
+    raise ValueError(f"auto_threads must be True, False or 'load', got {setting!r}")
+
+
 @contextlib.contextmanager
 def _share_cores(opts: EvalOptions, workers: int):
     """Cap torch's intra-op threads at ``cores - workers`` while decode workers share the CPU (restored after).
 
     On 2 cores, 2 spin-waiting intra-op threads next to 2 decode workers made the suite's encoding ~1.6x
-    slower than the same encoding alone; the cap only ever lowers the thread count.
+    slower than the same encoding alone; the cap only ever lowers the thread count. Measured 2026-12-02 in
+    one process, runs interleaved, load average ~5 on 2 cores: the image part of the demo suite (680 images,
+    text classifier cached) took 8.25 s wall / 5.3 s CPU uncapped and 3.17 s / 2.6 s capped (best of 3).
+    Near idle an earlier session found the cap slower (noisy), hence the ``"load"`` default.
     """
     before = torch.get_num_threads()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cap = max(1, cores - workers)
-    if not opts.auto_threads or workers == 0 or before <= cap:
+    if workers == 0 or before <= cap or not _cap_wanted(opts.auto_threads, cores):
         yield
         return
     torch.set_num_threads(cap)

@@ -22,7 +22,9 @@ class EvalOptions:
     cache: dict | None = None  # image source -> feature row, shared within one run (clean images only)
     bootstrap: BootstrapConfig | None = field(default_factory=BootstrapConfig)  # None: no CIs
     feature_store: object | None = None  # zeroshot.feature_store.FeatureStore: features kept across runs
-    auto_threads: bool = False  # True: while decode workers run, torch uses at most (cores - workers) threads
+    # while decode workers run, torch uses at most (cores - workers) threads: True = always, False = never,
+    # "load" = only when the machine is already busy (1-min load average >= cores; see encode._share_cores)
+    auto_threads: bool | str = "load"
     keep_scores: bool = True  # results carry ``_scores`` (cosine, labels, keys) for --compare and analyses
 
 
