@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if Path(args.model).suffix == ".pt":
-        if not Path(args.model).is_file():
-            print(f"error: no checkpoint at {args.model}; run `make demo` first or pass --model", file=sys.stderr)
-            return 2
+        if not Path(args.model).is_file():  # `make bench` before `make demo`: say so, do not fail the other benches
+            print(f"saliency bench skipped: no checkpoint at {args.model}; run `make demo` first or pass --model")
+            return 0
         model, preprocess, tok = medclip.models.create_model_from_checkpoint(args.model)
     else:
         model, preprocess, tok = medclip.create_model(args.model)
