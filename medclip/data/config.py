@@ -38,6 +38,7 @@ class DataConfig:
     high_bit_depth: str = "error"  # error | minmax | shift for >8-bit images
     draft: bool = True  # reduced-size JPEG decode when the image is >= 2x the training size
     gpu_decode: bool = False  # JPEGs decoded / cropped / resized / normalised on the device (data/gpu_decode.py)
+    channels_last: bool = False  # model weights and image batches in channels-last memory format
     pin_memory: bool = True  # only used on CUDA
     persistent_workers: bool = True
     prefetch_factor: int = 2

@@ -19,8 +19,8 @@ class ModelConfig:
     lock_text: bool = False  # freeze the text tower; caption features are cached by caption text (LiT)
     lock_text_proj: bool = True  # with lock_text: also freeze the projection (False trains it on cached pooled)
     lock_image: bool = False  # freeze the image tower (all but the projection)
-    grad_checkpointing: bool = False
-    compile: bool = False  # torch.compile the training module (checkpoints stay key-compatible)
+    grad_checkpointing: bool = False  # activation checkpointing per transformer block, both towers
+    compile: bool = False  # torch.compile the image and text towers in place (not the loss; keys stay plain)
     init_logit_scale: float | None = None  # log-space init (e.g. 2.302 = log 10 for SigLIP)
     init_logit_bias: float | None = None  # adds a logit_bias (needed by loss.name=siglip, e.g. -10)
     logit_scale_max: float = 100.0  # exp(logit_scale) clamped to this after every step

@@ -38,6 +38,7 @@ class Plan:
 def build_model(cfg: TrainConfig, env: DistEnv):
     """Create the model (tokenizer, preprocessing) and apply locks; returns (model, tokenizer, text_cache)."""
     from ..models import create_model
+    from ..models.train_options import enable_grad_checkpointing, use_channels_last
 
     m = cfg.model
     kw = {}
@@ -53,7 +54,9 @@ def build_model(cfg: TrainConfig, env: DistEnv):
         raise TrainError(str(e).splitlines()[0]) from None
     model.train()
     if m.grad_checkpointing:
-        model.set_grad_checkpointing(True)
+        enable_grad_checkpointing(model)
+    if cfg.data.channels_last:
+        use_channels_last(model)
     if m.lock_image:
         model.lock_image_tower(unlocked_groups=0)
     cache = None

@@ -9,6 +9,7 @@ import torch
 
 from ..config import save_config
 from ..data.damage import DataHealth
+from ..models.train_options import compile_towers
 from .callbacks import from_env as callbacks_from_env
 from .checkpoint import CheckpointWriter, find_latest, restore
 from .config import TrainConfig
@@ -88,8 +89,11 @@ def _train(cfg: TrainConfig, env, resume: str | None, callbacks: list) -> dict:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     tmod = module if fsdp else wrap_ddp(module, env)
-    if cfg.model.compile:
-        tmod = torch.compile(tmod)
+    if cfg.model.compile:  # the towers, in place: the loss stays eager, state-dict keys stay plain
+        try:
+            compile_towers(model)
+        except RuntimeError as e:
+            raise TrainError(str(e).splitlines()[0]) from None
     loader = build_loader(cfg, env, plan, urls, weights, size, tokenizer)
     writer = (
         CheckpointWriter(
