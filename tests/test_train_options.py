@@ -116,3 +116,18 @@ def test_trainer_runs_with_checkpointing_and_channels_last(tmp_path):
     ]
     assert main(args) == 0
     assert (tmp_path / "run" / "config.yaml").read_text().count("channels_last: true") == 1
+
+
+def test_bench_train_options_smoke():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(root / "bench/train_options.py"), "--tiny", "--skip-compile", "--steps", "1"]
+    p = subprocess.run(cmd + ["--rounds", "1"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert p.returncode == 0, p.stderr[-3000:]
+    ratio = float(re.search(r"^grad_checkpointing_activation_ratio: ([\d.]+) \(target", p.stdout, re.M).group(1))
+    assert 0 < ratio < 0.6  # medclip-tiny: 0.26 measured
+    assert re.search(r"^channels_last_speedup: [\d.]+ \(target >= 1.05", p.stdout, re.M)
