@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="runs/demo/checkpoints/latest.pt", help="checkpoint (.pt) or model name")
     ap.add_argument("--per-class", type=int, default=20, help="test images per finding class")
     ap.add_argument("--method", default="gradcam", help="saliency method (medclip.saliency.SALIENCY)")
+    ap.add_argument("--blocks", default=None, help="Grad-CAM blocks whose input tokens are used, e.g. -2 or -3,-2,-1")
     ap.add_argument("--image-size", type=int, default=96, help="demo image side (the demo build's 96)")
     ap.add_argument("--seed", type=int, default=0, help="demo build seed; also seeds the random baseline")
     ap.add_argument("--tolerance", type=int, default=None, help="pointing tolerance in px (default 15/224 side)")
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model, preprocess, tok = medclip.create_model(args.model)
     model.eval()
+    options = {"blocks": tuple(int(b) for b in args.blocks.split(","))} if args.blocks else {}
     size = args.image_size
     tol = args.tolerance if args.tolerance is not None else round(15 / 224 * size)
     ds = load_suite("demo").datasets[0]
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             x = preprocess(to_pil(img))[None]
             with torch.no_grad():
                 logits = F.normalize(model.encode_image(x), dim=-1) @ text.T
-            heat = saliency_map(model, x, text[rows[ci]], method=args.method)
+            heat = saliency_map(model, x, text[rows[ci]], method=args.method, classes=text, **options)
             heat = F.interpolate(torch.from_numpy(heat)[None, None], size=(size, size), mode="bilinear")[0, 0].numpy()
             maps = {"gradcam": heat, "centre": centre, "random": random_map(size, grid, rng)}
             s = stats[c.label]
@@ -115,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
                 s[f"{name}_energy"].append(energy_in_box(m, box))
     seconds = time.perf_counter() - t0
     total = defaultdict(list)
-    print(f"model {args.model}; method {args.method}; tolerance {tol} px at {size} px; {args.per_class} per class")
+    print(
+        f"model {args.model}; method {args.method} {options}; tolerance {tol} px at {size} px; "
+        f"{args.per_class} per class"
+    )
     print("| finding | n | zero-shot acc | box area | " + " | ".join(f"{m} point" for m in MAPS) + " | "
           + " | ".join(f"{m} energy" for m in MAPS) + " |")  # fmt: skip
     print("|---|" + "---|" * (3 + 2 * len(MAPS)))

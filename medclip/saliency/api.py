@@ -7,7 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-import medclip.saliency.gradcam  # noqa: F401  (registers "gradcam")
+import medclip.saliency.gradcam  # noqa: F401  (registers the Grad-CAM methods)
+import medclip.saliency.rollout  # noqa: F401  (registers the rollout methods)
 from medclip.saliency.registry import SALIENCY
 
 
@@ -18,6 +19,8 @@ def saliency_map(
     *,
     tokenizer: Callable | None = None,
     method: str = "gradcam",
+    classes: torch.Tensor | None = None,
+    **options,
 ) -> np.ndarray:
     """Per-class saliency map of ``image`` for the class given by ``text``.
 
@@ -27,6 +30,9 @@ def saliency_map(
         text: class text embedding ``[D]``, or a class prompt string (then ``tokenizer`` is required).
         tokenizer: open_clip tokenizer used to embed a prompt string.
         method: registered saliency method name (see ``SALIENCY.names()``).
+        classes: ``[C, D]`` class embeddings of the whole class set (e.g. the zero-shot classifier), used by
+            class-contrastive methods (``SALIENCY.names(needs_classes=True)``); ignored by the others.
+        options: method keyword options (e.g. ``blocks=(-2, -1)`` for the Grad-CAM methods).
 
     Returns:
         float32 array ``[H, W]`` with values in [0, 1].
@@ -44,5 +50,9 @@ def saliency_map(
             text = model.encode_text(tokenizer([text]).to(image.device))[0]
     if not isinstance(text, torch.Tensor) or text.ndim != 1:
         raise ValueError(f"text embedding must be a 1-D tensor [D], got {getattr(text, 'shape', type(text))}")
-    out = fn(model, image, text)
+    if SALIENCY.meta(method).get("needs_classes") and classes is None:
+        raise ValueError(f"saliency method {method!r} contrasts the class with the others: pass classes=[C, D]")
+    if classes is not None:
+        options["classes"] = classes
+    out = fn(model, image, text, **options)
     return out.detach().cpu().numpy().astype(np.float32)
