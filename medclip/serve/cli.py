@@ -11,12 +11,13 @@ import logging
 import os
 import sys
 
+from ..cli_common import HelpFormatter, cli_device
 from .config import ServeConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = ServeConfig()
-    p = argparse.ArgumentParser(prog="medclip-serve", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="medclip-serve", description=__doc__.split("\n")[0], formatter_class=HelpFormatter)
     p.add_argument(
         "--model",
         action="append",
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", default=None, help="weights for an open_clip model name (all --model names)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (printed)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (a missing GPU is a one-line error)")
     p.add_argument("--max-batch", type=int, default=d.max_batch, help="most images per model call")
     p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms, help="longest wait for a batch to fill")
     p.add_argument("--timeout-s", type=float, default=d.timeout_s, help="per-request time limit")
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cors-origin", action="append", default=[], help="allow this origin (CORS is off by default)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", help="uvicorn / logging level")
     return p
 
 
@@ -97,7 +98,8 @@ def cli(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     try:
-        runtimes = load_runtimes(args.model, config, pretrained=args.pretrained, device=args.device)
+        device = str(cli_device(args.device))
+        runtimes = load_runtimes(args.model, config, pretrained=args.pretrained, device=device)
     except (ValueError, FileNotFoundError) as e:
         hint = " (`make demo` trains it)" if "runs/demo/" in str(e) else ""
         print(f"medclip-serve: error: {e}{hint}", file=sys.stderr)
