@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-class", type=int, default=20, help="test images per finding class")
     ap.add_argument("--method", default="gradcam", help="saliency method (medclip.saliency.SALIENCY)")
     ap.add_argument("--blocks", default=None, help="Grad-CAM blocks whose input tokens are used, e.g. -2 or -3,-2,-1")
+    ap.add_argument("--weighting", default=None, help="Grad-CAM channel weighting: mean (default) or token")
     ap.add_argument("--image-size", type=int, default=96, help="demo image side (the demo build's 96)")
     ap.add_argument("--seed", type=int, default=0, help="demo build seed; also seeds the random baseline")
     ap.add_argument("--tolerance", type=int, default=None, help="pointing tolerance in px (default 15/224 side)")
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         model, preprocess, tok = medclip.create_model(args.model)
     model.eval()
     options = {"blocks": tuple(int(b) for b in args.blocks.split(","))} if args.blocks else {}
+    if args.weighting:
+        options["weighting"] = args.weighting
     size = args.image_size
     tol = args.tolerance if args.tolerance is not None else round(15 / 224 * size)
     ds = load_suite("demo").datasets[0]

@@ -17,6 +17,7 @@ Variants (``docs/saliency.md`` has the measured table):
   (the log-softmax of the class up to a constant) instead of the raw class similarity, so the part of the
   gradient shared by every class prompt (the common "medical image" direction of CLIP text embeddings)
   cancels; needs ``classes`` (the zero-shot classifier's rows);
+- ``weighting="token"``: gradient x activation per token instead of mean-gradient channel weights;
 - ``blocks=(...)``: several blocks, each block's map ReLU'd and max-normalised, then averaged.
 """
 
@@ -79,6 +80,7 @@ def gradcam_grid(
     classes: torch.Tensor | None = None,
     target: str = "similarity",
     blocks: Sequence[int] = (-1,),
+    weighting: str = "mean",
 ) -> torch.Tensor:
     """Grad-CAM on the patch grid, before upsampling and normalisation.
 
@@ -90,10 +92,14 @@ def gradcam_grid(
         target: see :func:`class_score`.
         blocks: indices of the blocks whose *input* patch tokens are used; with more than one, the
             per-block ReLU maps are max-normalised and averaged.
+        weighting: ``"mean"`` (Grad-CAM: channel weights are the gradient's mean over the patch tokens) or
+            ``"token"`` (gradient x activation per token, summed over channels, before the ReLU).
 
     Returns:
         Non-negative float tensor of shape ``grid_size`` (rows, cols).
     """
+    if weighting not in ("mean", "token"):
+        raise ValueError(f"unknown Grad-CAM weighting {weighting!r}; use 'mean' or 'token'")
     visual = _vision_tower(model)
     resblocks = visual.transformer.resblocks
     idx = sorted({b % len(resblocks) for b in blocks})
@@ -127,7 +133,10 @@ def gradcam_grid(
         if not batch_first:
             tok, grad = tok.transpose(0, 1), grad.transpose(0, 1)
         acts, g = tok[0, -n_patch:].detach(), grad[0, -n_patch:]  # drop class / register tokens
-        cams.append(torch.relu(acts @ g.mean(dim=0)))  # channel weights: spatial mean of the gradient
+        if weighting == "mean":
+            cams.append(torch.relu(acts @ g.mean(dim=0)))  # channel weights: spatial mean of the gradient
+        else:
+            cams.append(torch.relu((acts * g).sum(dim=1)))
     if len(cams) == 1:
         cam = cams[0]
     else:
@@ -151,6 +160,7 @@ def gradcam(
     classes: torch.Tensor | None = None,
     target: str = "similarity",
     blocks: Sequence[int] = (-1,),
+    weighting: str = "mean",
 ) -> torch.Tensor:
     """Grad-CAM map at image resolution, normalised to [0, 1] (all zeros when the ReLU map is zero).
 
@@ -158,12 +168,12 @@ def gradcam(
         model: open_clip CLIP-style model with a ViT image tower.
         image: preprocessed image, shape ``[1, 3, H, W]``.
         text_embedding: class text embedding, shape ``[D]``.
-        classes, target, blocks: see :func:`gradcam_grid`.
+        classes, target, blocks, weighting: see :func:`gradcam_grid`.
 
     Returns:
         Float tensor ``[H, W]`` in [0, 1].
     """
-    cam = gradcam_grid(model, image, text_embedding, classes=classes, target=target, blocks=blocks)
+    cam = gradcam_grid(model, image, text_embedding, classes=classes, target=target, blocks=blocks, weighting=weighting)
     return to_image(cam, image)
 
 
