@@ -1,6 +1,6 @@
 """Does the saliency map point at the finding? Pointing game and energy inside the finding box on the demo.
 
-    python bench/saliency.py --model runs/demo/checkpoints/latest.pt [--per-class 20] [--method gradcam]
+    python bench/saliency.py --model runs/demo/checkpoints/latest.pt [--per-class 20] [--method rollout-contrast]
 
 For every demo class with a located finding (``data_pipelines.sources.demo_findings.FINDING_RULES``) the
 bench renders ``--per-class`` test images exactly as the demo build does (same seed, 96 px) together with
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="runs/demo/checkpoints/latest.pt", help="checkpoint (.pt) or model name")
     ap.add_argument("--per-class", type=int, default=20, help="test images per finding class")
-    ap.add_argument("--method", default="gradcam", help="saliency method (medclip.saliency.SALIENCY)")
+    ap.add_argument("--method", default="rollout-contrast", help="saliency method (medclip.saliency.SALIENCY)")
     ap.add_argument("--blocks", default=None, help="Grad-CAM blocks whose input tokens are used, e.g. -2 or -3,-2,-1")
     ap.add_argument("--weighting", default=None, help="Grad-CAM channel weighting: mean (default) or token")
     ap.add_argument("--image-size", type=int, default=96, help="demo image side (the demo build's 96)")

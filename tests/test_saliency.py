@@ -86,7 +86,7 @@ def test_full_map_is_upsampled_normalised_grid(tiny):
     image, emb = _image(2), _text(model, tok, "cardiomegaly")
     ref = _naive_bilinear(_reference_grid(model, image, emb), 64, 64)
     ref = (ref - ref.min()) / (ref.max() - ref.min())
-    np.testing.assert_allclose(saliency_map(model, image, emb), ref, atol=1e-4)
+    np.testing.assert_allclose(saliency_map(model, image, emb, method="gradcam"), ref, atol=1e-4)
 
 
 def test_prompt_string_equals_its_embedding(tiny):
@@ -167,7 +167,7 @@ def test_planted_patch_is_where_the_map_peaks(tiny):
     handle = model.visual.transformer.resblocks[-1].register_forward_pre_hook(plant)
     try:
         emb = _text(model, tok, "pneumothorax")
-        maps = [saliency_map(model, _image(6), sign * emb) for sign in (1.0, -1.0)]
+        maps = [saliency_map(model, _image(6), sign * emb, method="gradcam") for sign in (1.0, -1.0)]
     finally:
         handle.remove()
     lit = [m for m in maps if m.max() > 0]

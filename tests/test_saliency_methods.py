@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import medclip
-from medclip.saliency import SALIENCY, saliency_map
+from medclip.saliency import DEFAULT_METHOD, FALLBACK_METHOD, SALIENCY, saliency_map
 from medclip.saliency.gradcam import gradcam_grid
 from medclip.saliency.rollout import rollout_grid
 
@@ -167,3 +167,17 @@ def test_contrast_methods_need_the_class_set(tiny):
         saliency_map(model, _image(), classes[0], method="gradcam-contrast", classes=classes[:1])
     with pytest.raises(ValueError, match="classes=\\[C, D\\]"):
         gradcam_grid(model, _image(), classes[0], target="contrast")
+
+
+def test_default_is_rollout_contrast_with_classes_else_rollout(tiny):
+    """The default is the best-measured method on the demo boxes (docs/saliency.md); callers that pass one class
+    embedding only (the service) get the best method that needs no class set."""
+    model, tok = tiny
+    image, classes = _image(6), _classes(model, tok)
+    assert (DEFAULT_METHOD, FALLBACK_METHOD) == ("rollout-contrast", "rollout")
+    assert SALIENCY.meta(DEFAULT_METHOD)["needs_classes"] and not SALIENCY.meta(FALLBACK_METHOD)["needs_classes"]
+    for kw, name in (({}, "rollout"), ({"classes": classes}, "rollout-contrast")):
+        got = saliency_map(model, image, classes[0], **kw)
+        np.testing.assert_array_equal(got, saliency_map(model, image, classes[0], method=name, **kw))
+    con = saliency_map(model, image, classes[0], classes=classes)
+    assert np.abs(con - saliency_map(model, image, classes[0])).max() > 0.05

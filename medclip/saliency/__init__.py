@@ -5,7 +5,7 @@ Importing this package imports torch; ``import medclip`` does not import it.
 
 from __future__ import annotations
 
-from medclip.saliency.api import SALIENCY, saliency_map
+from medclip.saliency.api import DEFAULT_METHOD, FALLBACK_METHOD, SALIENCY, saliency_map
 from medclip.saliency.gradcam import gradcam
 
-__all__ = ["SALIENCY", "gradcam", "saliency_map"]
+__all__ = ["DEFAULT_METHOD", "FALLBACK_METHOD", "SALIENCY", "gradcam", "saliency_map"]

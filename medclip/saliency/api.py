@@ -11,6 +11,11 @@ import medclip.saliency.gradcam  # noqa: F401  (registers the Grad-CAM methods)
 import medclip.saliency.rollout  # noqa: F401  (registers the rollout methods)
 from medclip.saliency.registry import SALIENCY
 
+DEFAULT_METHOD = "rollout-contrast"
+"""The best-measured method on the demo's finding boxes (docs/saliency.md); it needs ``classes``."""
+FALLBACK_METHOD = "rollout"
+"""The default when no class set is given (best measured among the methods that need none)."""
+
 
 def saliency_map(
     model: torch.nn.Module,
@@ -18,7 +23,7 @@ def saliency_map(
     text: torch.Tensor | str,
     *,
     tokenizer: Callable | None = None,
-    method: str = "gradcam",
+    method: str | None = None,
     classes: torch.Tensor | None = None,
     **options,
 ) -> np.ndarray:
@@ -29,7 +34,8 @@ def saliency_map(
         image: preprocessed image tensor, shape ``[1, 3, H, W]``.
         text: class text embedding ``[D]``, or a class prompt string (then ``tokenizer`` is required).
         tokenizer: open_clip tokenizer used to embed a prompt string.
-        method: registered saliency method name (see ``SALIENCY.names()``).
+        method: registered saliency method name (see ``SALIENCY.names()``); default: ``DEFAULT_METHOD``
+            (``"rollout-contrast"``) when ``classes`` is given, else ``FALLBACK_METHOD`` (``"rollout"``).
         classes: ``[C, D]`` class embeddings of the whole class set (e.g. the zero-shot classifier), used by
             class-contrastive methods (``SALIENCY.names(needs_classes=True)``); ignored by the others.
         options: method keyword options (e.g. ``blocks=(-2, -1)`` for the Grad-CAM methods).
@@ -40,6 +46,8 @@ def saliency_map(
     Raises:
         ValueError: unknown method, wrong image shape, prompt without tokenizer, wrong embedding shape.
     """
+    if method is None:
+        method = DEFAULT_METHOD if classes is not None else FALLBACK_METHOD
     fn = SALIENCY.get(method)
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[:2] != (1, 3):
         raise ValueError(f"image must be a tensor of shape [1, 3, H, W], got {getattr(image, 'shape', type(image))}")

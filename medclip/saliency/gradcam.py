@@ -149,7 +149,11 @@ def to_image(cam: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     up = F.interpolate(cam[None, None], size=tuple(image.shape[-2:]), mode="bilinear", align_corners=False)[0, 0]
     up = up - up.min()
     peak = up.max()
-    return up / peak if peak > 0 else torch.zeros_like(up)
+    if peak <= 0:
+        return torch.zeros_like(up)
+    # quantised to 1e-6: the clamped borders of the upsampled map are flat plateaus, and float noise between
+    # two runs (e.g. a class embedding normalised or not) would otherwise move the argmax within one
+    return torch.round(up / peak * 1e6) / 1e6
 
 
 def gradcam(
