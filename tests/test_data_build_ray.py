@@ -2,6 +2,7 @@
 byte for byte, an interrupted build resumes, and skips are counted the same."""
 
 import json
+import signal
 
 import pytest
 
@@ -15,9 +16,14 @@ from data_pipelines.config import load_build_config  # noqa: E402
 
 @pytest.fixture(scope="module")
 def local_ray():
+    # ray.init installs its own SIGTERM / SIGINT handlers in this process and ray.shutdown leaves them:
+    # put the test process's handlers back so later tests see what they installed themselves
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+    for s, h in saved.items():
+        signal.signal(s, h)
 
 
 def _build(out, **kw):
