@@ -12,6 +12,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("pydicom")
 
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
 from test_serve_fixtures import (  # noqa: E402
@@ -176,7 +177,7 @@ def test_dicom_window_presets(client):
 
 
 def test_explain_differs_by_class_and_peaks_in_image(client, reference):
-    from medclip.saliency import saliency_map
+    from medclip.saliency import DEFAULT_METHOD, saliency_map
 
     arr = demo_pixels("ultrasound", "test", 0)
     maps = {}
@@ -185,13 +186,15 @@ def test_explain_differs_by_class_and_peaks_in_image(client, reference):
                         data={"classes": "\n".join(NAMES), "target": target})  # fmt: skip
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["method"] == "gradcam" and body["shape"] == [64, 64]
+        assert body["method"] == DEFAULT_METHOD and body["shape"] == [64, 64]
         heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["heatmap_png"].split(",", 1)[1]))))
         assert heat.shape == (64, 64, 4)
         maps[target] = heat[..., 3].astype(np.float64)  # alpha = 0.25 + 0.75 * map
         model, pre, tok = reference
         x = pre(Image.fromarray(arr).convert("RGB"))[None]
-        ref = saliency_map(model, x, TEMPLATE.replace("{}", target), tokenizer=tok)
+        with torch.no_grad():  # the request's class set, one template: the contrast the server explains
+            classes = F.normalize(model.encode_text(tok([TEMPLATE.replace("{}", n) for n in NAMES])).float(), dim=-1)
+        ref = saliency_map(model, x, classes[NAMES.index(target)], classes=classes)
         np.testing.assert_allclose(maps[target], np.round((0.25 + 0.75 * ref) * 255), atol=1.01)
         assert list(np.unravel_index(int(np.argmax(ref)), ref.shape)) == body["peak"]
     assert np.abs(maps[NAMES[0]] - maps[NAMES[1]]).mean() > 1.0

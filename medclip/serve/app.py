@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..saliency import DEFAULT_METHOD as SALIENCY_METHOD  # class-contrastive: the request's classes are known
 from .classes import DEFAULT_TEMPLATES, class_sets, expand, get_class_set
 from .config import ServeConfig
 from .errors import ApiError
@@ -333,14 +334,14 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
         loop = asyncio.get_running_loop()
         w = await loop.run_in_executor(rt.executor, rt.classifier, tuple(prompts))
         try:
-            cam = await loop.run_in_executor(rt.executor, rt.saliency, x, w[names.index(target)])
+            cam = await loop.run_in_executor(rt.executor, rt.saliency, x, w[names.index(target)], w, SALIENCY_METHOD)
         except ValueError as e:  # e.g. an image tower the saliency method does not support
             raise ApiError(422, "saliency_unavailable", f"no saliency map for this model: {e}") from None
         out = {
             "model": rt.id,
             "class_set": key,
             "target": target,
-            "method": "gradcam",
+            "method": SALIENCY_METHOD,
             "shape": list(cam.shape),
             "heatmap_png": _png_data_url(heatmap_rgba(cam)),
             "peak": [int(v) for v in np.unravel_index(int(np.argmax(cam)), cam.shape)],

@@ -112,11 +112,14 @@ class ModelRuntime:
     def logit_scale(self) -> float:
         return float(self.model.logit_scale.exp().item())
 
-    def saliency(self, image: torch.Tensor, class_emb: torch.Tensor) -> np.ndarray:
+    def saliency(self, image: torch.Tensor, class_emb: torch.Tensor, classes: torch.Tensor, method: str) -> np.ndarray:
+        """Saliency map of ``image`` for ``class_emb``; ``classes`` is the request's whole class set (the
+        class-contrastive methods explain "this class rather than the others")."""
         from medclip.saliency import saliency_map
 
         x = image[None].to(self.device, self.dtype)
-        return saliency_map(self.model, x, class_emb.to(self.device, self.dtype))
+        cls = classes.to(self.device, self.dtype)
+        return saliency_map(self.model, x, class_emb.to(self.device, self.dtype), method=method, classes=cls)
 
     def cache_size(self) -> int:
         return len(self._cache)
