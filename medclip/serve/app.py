@@ -279,28 +279,19 @@ def create_app(runtimes: list[ModelRuntime], config: ServeConfig | None = None) 
 
     async def _embed(parts, t0: float):
         fields, data, obj = parts
-        if obj is not None:
+        if obj is not None:  # JSON body: texts only
             fields = {**fields, **{k: v for k, v in obj.items() if k in ("model",)}}
-            rt = pick_model(fields)
-            texts = text_list(
-                obj.get("texts", obj.get("text")), "texts", max_items=config.max_texts, max_chars=config.max_text_chars
-            )
+            raw_texts = obj.get("texts", obj.get("text"))
+        else:  # form fields: texts when given, else the uploaded image
+            raw_texts = fields.get("texts") or fields.get("text")
+        rt = pick_model(fields)
+        if obj is not None or raw_texts:
+            texts = text_list(raw_texts, "texts", max_items=config.max_texts, max_chars=config.max_text_chars)
             if not texts:
                 raise ApiError(422, "no_texts", "give 'texts': a list of strings")
             emb = await asyncio.get_running_loop().run_in_executor(rt.executor, rt.encode_texts, texts)
             kind = "text"
-        elif fields.get("texts") or fields.get("text"):
-            rt = pick_model(fields)
-            texts = text_list(
-                fields.get("texts") or fields.get("text"),
-                "texts",
-                max_items=config.max_texts,
-                max_chars=config.max_text_chars,
-            )
-            emb = await asyncio.get_running_loop().run_in_executor(rt.executor, rt.encode_texts, texts)
-            kind = "text"
         else:
-            rt = pick_model(fields)
             _, x = await image_tensor(rt, data, fields)
             emb = (await rt.batcher.submit(x))[None]
             kind = "image"
